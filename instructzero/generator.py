@@ -1,0 +1,123 @@
+"""The white-box step: soft prompts → natural-language instructions.
+
+The open model reads ``[E ; embed(text)]`` where ``E`` are the projected soft
+tokens and ``text`` holds κ input/output exemplars followed by "The instruction
+was to" (Chen et al., 2024, Sec. 3.1), and completes the sentence greedily.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from instructzero.data import Example
+from instructzero.models import LoadedModel
+from instructzero.projection import SoftPromptProjection
+
+INSTRUCTION_PREFIX = "The instruction was to"
+#: Greedy completions are cut here: the reference budget for one instruction.
+DEFAULT_MAX_NEW_TOKENS = 64
+
+_FIRST_SENTENCE = re.compile(r"^(.*?[.!?])(?=\s|$)")
+
+
+def exemplar_prompt(exemplars: Sequence[Example]) -> str:
+    """The text after the soft tokens: κ demonstrations, then the sentence to complete."""
+    demos = "\n\n".join(f"Input: {ex.input}\nOutput: {ex.output}" for ex in exemplars)
+    return f"{demos}\n\n{INSTRUCTION_PREFIX}"
+
+
+def postprocess_instruction(completion: str) -> str:
+    """Prefix "The instruction was to", cut at a line break or "Comment:", keep the first sentence."""
+    text = f"{INSTRUCTION_PREFIX} {completion.strip()}".strip()
+    text = text.split("\n")[0].split("Comment:")[0].strip()
+    match = _FIRST_SENTENCE.match(text)
+    return " ".join((match.group(1) if match else text).split())
+
+
+class InstructionGenerator:
+    """Batched instruction generation from soft prompts with a Hugging Face causal LM.
+
+    Example:
+        >>> lm = load_causal_lm("smollm2")
+        >>> gen = InstructionGenerator(lm, sample_projection(10, 5, lm.hidden_size, seed=0))
+        >>> gen.generate(torch.zeros(2, 10), exemplar_prompt(task.exemplars(5, seed=0)))
+    """
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        projection: SoftPromptProjection,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        batch_size: int = 8,
+        use_chat_template: bool = False,
+    ) -> None:
+        if projection.hidden != lm.hidden_size:
+            raise ValueError(
+                f"projection width {projection.hidden} does not match model '{lm.name}' ({lm.hidden_size}); "
+                "sample the projection for this model"
+            )
+        self.lm = lm
+        self.projection = projection
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.use_chat_template = use_chat_template
+
+    def format_text(self, text: str) -> str:
+        """Optionally wrap the exemplars in the model's chat template, ending mid-answer."""
+        if not self.use_chat_template:
+            return text
+        body = text.removesuffix(INSTRUCTION_PREFIX).rstrip()
+        chat = self.lm.tokenizer.apply_chat_template(
+            [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
+        )
+        return f"{chat}{INSTRUCTION_PREFIX}"
+
+    @torch.inference_mode()
+    def generate(
+        self, soft_prompts: Tensor, text: str | Sequence[str], progress: bool = False
+    ) -> list[str]:
+        """Instructions for an `n x d`-dim Tensor of soft prompts.
+
+        Args:
+            soft_prompts: `n x d`-dim Tensor with entries in [-1, 1].
+            text: The exemplar prompt, shared by all rows or one per row.
+            progress: Show a progress bar over batches.
+
+        Returns:
+            `n` post-processed instructions.
+        """
+        texts = [text] * len(soft_prompts) if isinstance(text, str) else list(text)
+        assert len(texts) == len(soft_prompts), "one text per soft prompt"
+        completions: list[str] = []
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="white box", unit="batch", disable=not progress):
+            stop = start + self.batch_size
+            completions += self._complete(soft_prompts[start:stop], texts[start:stop])
+        return [postprocess_instruction(c) for c in completions]
+
+    def _complete(self, soft_prompts: Tensor, texts: list[str]) -> list[str]:
+        model, tokenizer, device = self.lm.model, self.lm.tokenizer, self.lm.device
+        embed = model.get_input_embeddings()
+        enc = tokenizer([self.format_text(t) for t in texts], return_tensors="pt", padding=True).to(device)
+        text_embeds = embed(enc.input_ids)
+        soft = self.projection.project(soft_prompts.to(device=device)).to(text_embeds.dtype)
+        embeds = torch.cat([soft, text_embeds], dim=1)
+        mask = torch.cat([torch.ones(soft.shape[:2], dtype=enc.attention_mask.dtype, device=device), enc.attention_mask], 1)
+        # Left padding put the pads between soft tokens and text; a stable sort on
+        # the mask moves them to the front and keeps every row's order.
+        order = torch.argsort(mask, dim=1, stable=True)
+        embeds = torch.gather(embeds, 1, order.unsqueeze(-1).expand_as(embeds))
+        mask = torch.gather(mask, 1, order)
+        output = model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        return tokenizer.batch_decode(output, skip_special_tokens=True)

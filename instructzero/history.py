@@ -1,0 +1,95 @@
+"""What a run has evaluated so far: batches of candidates and their scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Candidates:
+    """One batch of soft prompts, the instructions they produced, and their validation scores."""
+
+    round: int
+    #: `q x d` soft prompts in [-1, 1]^d.
+    soft_prompts: np.ndarray
+    instructions: list[str]
+    #: `q x m` per-example scores on the fixed validation subset.
+    scores: np.ndarray
+    #: `q x m` raw black-box answers.
+    answers: list[list[str]]
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.scores.mean(axis=1)
+
+
+@dataclass
+class History:
+    """All batches of a run in order; BO fits on their union."""
+
+    batches: list[Candidates] = field(default_factory=list)
+
+    def append(self, batch: Candidates) -> History:
+        return History(self.batches + [batch])
+
+    @property
+    def soft_prompts(self) -> np.ndarray:
+        return np.concatenate([b.soft_prompts for b in self.batches])
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.concatenate([b.scores for b in self.batches])
+
+    @property
+    def instructions(self) -> list[str]:
+        return [v for b in self.batches for v in b.instructions]
+
+    @property
+    def rounds(self) -> np.ndarray:
+        return np.concatenate([np.full(len(b.instructions), b.round) for b in self.batches])
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.scores.mean(axis=1)
+
+    @property
+    def best_index(self) -> int:
+        """Index of the best validation score; ties go to the latest evaluation."""
+        means = self.means
+        return int(len(means) - 1 - np.argmax(means[::-1]))
+
+    @property
+    def best_instruction(self) -> str:
+        return self.instructions[self.best_index]
+
+    @property
+    def best_score(self) -> float:
+        return float(self.means[self.best_index])
+
+    @property
+    def calls(self) -> int:
+        return sum(b.calls for b in self.batches)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(b.cache_hits for b in self.batches)
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(prompt tokens, completion tokens) spent on validation scoring."""
+        return sum(b.prompt_tokens for b in self.batches), sum(b.completion_tokens for b in self.batches)
+
+    def best_so_far(self) -> list[tuple[int, float]]:
+        """(cumulative black-box calls, best validation score) after each batch."""
+        curve, calls, best = [], 0, -np.inf
+        for batch in self.batches:
+            calls += batch.calls
+            best = max(best, float(batch.means.max()))
+            curve.append((calls, best))
+        return curve

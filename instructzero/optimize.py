@@ -1,0 +1,211 @@
+"""The whole InstructZero loop in one process: the reference the pipeline must match.
+
+Each stage is a function of the run config and a derived seed, so the ZenML
+steps call exactly these functions and reproduce `optimize` number for number.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from instructzero.blackbox import BlackBox, make_blackbox
+from instructzero.bo import next_soft_prompts, sobol_design, uniform_design
+from instructzero.config import RunConfig
+from instructzero.data import Example, TaskData, load_task
+from instructzero.evaluation import TestResult, evaluate_on_test
+from instructzero.generator import InstructionGenerator, exemplar_prompt
+from instructzero.history import Candidates, History
+from instructzero.models import LoadedModel, load_causal_lm
+from instructzero.projection import SoftPromptProjection, sample_projection
+from instructzero.scoring import ResponseCache, score_instructions
+from instructzero.seeding import derive_seed
+
+logger = logging.getLogger(__name__)
+
+
+def load_whitebox(config: RunConfig) -> LoadedModel:
+    wb = config.whitebox
+    return load_causal_lm(wb.model, wb.gguf_file, wb.device)
+
+
+def build_projection(config: RunConfig, lm: LoadedModel) -> SoftPromptProjection:
+    """A for this run: its seed derives from the run seed, its width from the white box."""
+    return sample_projection(
+        d=config.projection.intrinsic_dim,
+        n_tokens=config.whitebox.n_soft_tokens,
+        hidden=lm.hidden_size,
+        seed=derive_seed(config.seed, "projection"),
+        distribution=config.projection.distribution,
+        embedding_std=lm.embedding_std() if config.projection.distribution == "normal" else None,
+    )
+
+
+def build_generator(config: RunConfig, projection: SoftPromptProjection) -> InstructionGenerator:
+    wb = config.whitebox
+    return InstructionGenerator(
+        load_whitebox(config), projection, wb.max_new_tokens, wb.batch_size, wb.use_chat_template
+    )
+
+
+def generation_text(config: RunConfig, task: TaskData) -> str:
+    return exemplar_prompt(task.exemplars(config.task.n_exemplars, config.seed))
+
+
+def validation_examples(config: RunConfig, task: TaskData) -> tuple[Example, ...]:
+    return task.validation_subset(config.task.n_validation, config.seed)
+
+
+def initial_soft_prompts(config: RunConfig) -> np.ndarray:
+    """`n_init x d` starting design: Sobol for BO, i.i.d. uniform for the baseline."""
+    design = sobol_design if config.bo.strategy == "bo" else uniform_design
+    return design(config.bo.n_init, config.projection.intrinsic_dim, derive_seed(config.seed, "init"))
+
+
+def propose_round(config: RunConfig, history: History, round_index: int) -> np.ndarray:
+    """`q x d` soft prompts for round `round_index` (≥ 1) from everything evaluated so far."""
+    bo = config.bo
+    return next_soft_prompts(
+        history.soft_prompts,
+        history.scores,
+        q=bo.batch_size,
+        seed=derive_seed(config.seed, "bo", round_index),
+        strategy=bo.strategy,
+        kernel=bo.kernel,
+        num_restarts=bo.num_restarts,
+        raw_samples=bo.raw_samples,
+    )
+
+
+def score_candidates(
+    round_index: int,
+    soft_prompts: np.ndarray,
+    instructions: Sequence[str],
+    examples: Sequence[Example],
+    blackbox: BlackBox,
+    metric: str,
+    cache: ResponseCache,
+    progress: bool = False,
+) -> Candidates:
+    report = score_instructions(instructions, examples, blackbox, metric, cache, progress=progress)
+    return Candidates(
+        round=round_index,
+        soft_prompts=np.asarray(soft_prompts, dtype=np.float64),
+        instructions=list(instructions),
+        scores=report.scores,
+        answers=report.answers,
+        calls=report.calls,
+        cache_hits=report.cache_hits,
+        prompt_tokens=report.prompt_tokens,
+        completion_tokens=report.completion_tokens,
+    )
+
+
+def should_stop(config: RunConfig, history: History) -> bool:
+    """Early stop: a perfect validation score cannot be improved on."""
+    return history.best_score >= config.bo.stop_at_score
+
+
+def evaluate_best(
+    config: RunConfig, task: TaskData, history: History, blackbox: BlackBox, cache: ResponseCache, progress: bool = False
+) -> TestResult:
+    ev = config.evaluation
+    return evaluate_on_test(
+        history.best_instruction,
+        task.test,
+        blackbox,
+        task.metric,
+        cache,
+        n_bootstrap=ev.bootstrap_samples,
+        confidence=ev.confidence,
+        seed=derive_seed(config.seed, "bootstrap"),
+        progress=progress,
+    )
+
+
+@dataclass
+class OptimizationResult:
+    """Everything a run produced: the full history, the winner, its test score, the cost."""
+
+    config: RunConfig
+    task: str
+    metric: str
+    history: History
+    test: TestResult
+    projection_seed: int
+    wall_time_s: float
+
+    @property
+    def best_instruction(self) -> str:
+        return self.history.best_instruction
+
+    @property
+    def validation_score(self) -> float:
+        return self.history.best_score
+
+    @property
+    def blackbox_calls(self) -> int:
+        return self.history.calls + self.test.calls
+
+    def summary(self) -> str:
+        t = self.test
+        pct = round(t.confidence * 100)
+        return "\n".join(
+            [
+                f"task:              {self.task} (metric {self.metric})",
+                f"best instruction:  {self.best_instruction}",
+                f"validation score:  {self.validation_score:.3f} "
+                f"(best of {len(self.history.instructions)} instructions)",
+                f"test score:        {t.score:.3f} ({pct}% CI {t.ci_low:.3f}-{t.ci_high:.3f}, "
+                f"{len(t.per_example)} examples)",
+                f"black-box calls:   {self.blackbox_calls} "
+                f"({self.history.cache_hits} answers reused from cache)",
+                f"wall time:         {self.wall_time_s:.1f} s",
+            ]
+        )
+
+
+def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
+    """Run InstructZero end to end: initial design → BO rounds → best instruction → test score."""
+    start = time.perf_counter()
+    task = load_task(config.task, config.seed)
+    lm = load_whitebox(config)
+    projection = build_projection(config, lm)
+    generator = build_generator(config, projection)
+    text = generation_text(config, task)
+    examples = validation_examples(config, task)
+    blackbox = make_blackbox(config.blackbox)
+    cache = ResponseCache(config.blackbox.cache_path)
+
+    history = History()
+    soft_prompts = initial_soft_prompts(config)
+    for round_index in range(config.bo.n_rounds + 1):
+        if round_index > 0:
+            soft_prompts = propose_round(config, history, round_index)
+        instructions = generator.generate(torch.as_tensor(soft_prompts), text, progress=progress)
+        batch = score_candidates(
+            round_index, soft_prompts, instructions, examples, blackbox, task.metric, cache, progress
+        )
+        history = history.append(batch)
+        logger.info(
+            "round %d: best of batch %.3f, best so far %.3f, %d calls",
+            round_index, batch.means.max(), history.best_score, history.calls,
+        )
+        if should_stop(config, history):
+            break
+
+    test = evaluate_best(config, task, history, blackbox, cache, progress)
+    return OptimizationResult(
+        config=config,
+        task=task.name,
+        metric=task.metric,
+        history=history,
+        test=test,
+        projection_seed=projection.seed,
+        wall_time_s=time.perf_counter() - start,
+    )
