@@ -74,7 +74,9 @@ def smollm2_location() -> tuple[Path, str]:
 def load_causal_lm(name: str, gguf_file: str | None = None, device: str = "auto") -> LoadedModel:
     """Load a causal LM by Hub name, local path, or `smollm2`; GGUFs go through the safetensors cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # per-tensor bars drown the run's own progress
     source, gguf = (smollm2_location() if name == SMOLLM2 else (name, gguf_file))
     target = resolve_device(device)
     try:

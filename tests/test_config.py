@@ -1,0 +1,34 @@
+import pytest
+
+from instructzero.config import RunConfig, load_config, parse_config
+from instructzero.errors import ConfigError
+
+
+def test_defaults_follow_the_paper():
+    config = RunConfig()
+    assert (config.projection.intrinsic_dim, config.whitebox.n_soft_tokens, config.task.n_exemplars) == (10, 5, 5)
+    assert config.task.n_validation == 20 and config.budget == 25 + 5 * 25
+
+
+def test_unknown_keys_and_bad_values_are_rejected_with_their_path():
+    with pytest.raises(ConfigError, match=r"bo\.n_roudns: Extra inputs"):
+        parse_config({"bo": {"n_roudns": 3}})
+    with pytest.raises(ConfigError, match=r"bo\.batch_size: Input should be greater than or equal to 1"):
+        parse_config({"bo": {"batch_size": 0}})
+    with pytest.raises(ConfigError, match="base_url is required"):
+        parse_config({"blackbox": {"backend": "openai"}})
+    with pytest.raises(ConfigError, match="data_dir is required"):
+        parse_config({"task": {"source": "instruction_induction", "name": "antonyms"}})
+
+
+def test_load_config_reports_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bo: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("seed: 4\nbo:\n  n_rounds: 2\n")
+    config = load_config(good, overrides={"bo": {"batch_size": 3}})
+    assert (config.seed, config.bo.n_rounds, config.bo.batch_size) == (4, 2, 3)

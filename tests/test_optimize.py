@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from instructzero import optimize
+from instructzero.config import parse_config
+
+from openai_server import OpenAIStubServer
+
+SMALL = {
+    "seed": 3,
+    "task": {"source": "builtin", "name": "sum", "n_validation": 6, "max_test": 12},
+    "whitebox": {"max_new_tokens": 16},
+    "bo": {"n_init": 4, "n_rounds": 1, "batch_size": 2, "num_restarts": 2, "raw_samples": 32},
+    "evaluation": {"bootstrap_samples": 200},
+}
+
+
+@pytest.mark.slow
+def test_optimize_end_to_end_with_smollm2_on_the_builtin_task(tmp_path):
+    config = parse_config({**SMALL, "blackbox": {"cache_path": str(tmp_path / "cache.sqlite")}})
+    result = optimize(config)
+    history = result.history
+    assert [b.round for b in history.batches] == [0, 1]
+    assert history.soft_prompts.shape == (6, 10) and history.scores.shape == (6, 6)
+    assert all(v.startswith("The instruction was to ") for v in history.instructions)
+    assert result.best_instruction == history.instructions[history.best_index]
+    assert result.validation_score == history.means.max()
+    assert len(result.test.per_example) == 12
+    assert result.test.ci_low <= result.test.score <= result.test.ci_high
+    unique_prompts = len(set(history.instructions)) * 6 + 12
+    assert result.blackbox_calls <= unique_prompts
+    assert "best instruction:" in result.summary() and "black-box calls:" in result.summary()
+
+    rerun = optimize(config)  # same seed, same cache file: identical and free
+    assert rerun.history.instructions == history.instructions
+    np.testing.assert_array_equal(rerun.history.soft_prompts, history.soft_prompts)
+    np.testing.assert_array_equal(rerun.history.scores, history.scores)
+    assert rerun.blackbox_calls == 0
+
+
+def test_uniform_baseline_and_matern_ablation_run_with_tiny_models(tiny_lm_dir):
+    common = {**SMALL, "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 6},
+              "blackbox": {"model": str(tiny_lm_dir), "max_tokens": 4}}  # fmt: skip
+    for bo in ({"strategy": "uniform"}, {"kernel": "matern"}):
+        config = parse_config({**common, "bo": {**SMALL["bo"], **bo}})
+        result = optimize(config)
+        assert len(result.history.instructions) == 6
+        assert result.blackbox_calls > 0
+
+
+@pytest.mark.parametrize(("always_right", "batches"), [(True, 1), (False, 4)])
+def test_openai_backend_and_early_stop_on_a_perfect_score(tiny_lm_dir, always_right, batches):
+    def answer(prompt: str) -> str:
+        a, b = map(int, prompt.split("Input: ")[1].split("\n")[0].split())
+        return str(a + b) if always_right else "no idea"
+
+    with OpenAIStubServer(answer) as server:
+        config = parse_config({
+            **SMALL,
+            "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 4},
+            "blackbox": {"backend": "openai", "base_url": server.base_url, "model": "stub-model", "api_key_env": None},
+            "bo": {**SMALL["bo"], "n_rounds": 3},
+        })  # fmt: skip
+        result = optimize(config)
+    assert len(result.history.batches) == batches
+    assert result.validation_score == (1.0 if always_right else 0.0)
+    assert result.test.score == (1.0 if always_right else 0.0)
+    assert result.blackbox_calls == len(server.requests)
