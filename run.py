@@ -1,13 +1,42 @@
-"""Run an InstructZero config: `python run.py --config configs/local.yaml`."""
+"""Run an InstructZero config as a ZenML pipeline: `python run.py --config configs/local.yaml`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
-from instructzero.config import load_config
-from instructzero.errors import InstructZeroError
+# Offline by default: no analytics, no model hub. Set before zenml/transformers are imported.
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from instructzero.config import RunConfig, load_config  # noqa: E402
+from instructzero.errors import InstructZeroError  # noqa: E402
+from instructzero.loop import OptimizationResult  # noqa: E402
+
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+def ensure_source_root() -> None:
+    """Mark this folder as ZenML's source root (`zenml init`), so step sources resolve from here."""
+    if not (REPO_ROOT / ".zen").is_dir():
+        from zenml.client import Client
+
+        Client.initialize(REPO_ROOT)
+
+
+def run_pipeline(config: RunConfig, run_name: str | None = None) -> tuple[OptimizationResult, str]:
+    """Run the pipeline on the active ZenML stack (local by default); returns the result and the run id."""
+    ensure_source_root()
+    from pipelines import instructzero_pipeline
+
+    options = {"run_name": run_name} if run_name else {}
+    run = instructzero_pipeline.with_options(**options)(config=config)
+    result = run.steps["evaluate_on_test"].outputs["result"][0].load()
+    return result, str(run.id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,16 +46,27 @@ def main(argv: list[str] | None = None) -> int:
         "--in-process", action="store_true", help="run the plain loop (`instructzero.optimize`) without ZenML"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("instructzero").addHandler(handler)
+    logging.getLogger("instructzero").setLevel(logging.INFO)
     try:
         config = load_config(args.config)
-        from instructzero import optimize
+        if args.in_process:
+            from instructzero import optimize
 
-        result = optimize(config, progress=True)
+            result, where = optimize(config, progress=True), "in-process run (no ZenML lineage)"
+        else:
+            result, run_id = run_pipeline(config)
+            where = (
+                f"ZenML run {run_id}: `zenml pipeline runs list`, "
+                "`zenml login --local` for the dashboard (needs zenml[server])"
+            )
     except InstructZeroError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(result.summary())
+    print(f"see:               {where}")
     return 0
 
 

@@ -10,6 +10,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from instructzero.config import RunConfig, load_config  # noqa: E402
-from instructzero.optimize import OptimizationResult, optimize  # noqa: E402
+from instructzero.loop import OptimizationResult, optimize  # noqa: E402
 
 __all__ = ["OptimizationResult", "RunConfig", "load_config", "optimize"]

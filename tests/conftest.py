@@ -50,3 +50,54 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+
+
+def _reset_zenml() -> None:
+    """Forget ZenML's process-wide state so the next access reads ZENML_CONFIG_PATH afresh."""
+    from zenml.client import Client
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.stack import stack
+
+    GlobalConfiguration._reset_instance()
+    Client._reset_instance()
+    # Stacks are cached by (id, updated); copies of the template share ids, and a
+    # cached stack would keep the previous test's artifact store path.
+    stack._STACK_CACHE.clear()
+
+
+@pytest.fixture(scope="session")
+def zenml_template(tmp_path_factory) -> Path:
+    """One initialized ZenML store per session; tests get copies, not fresh inits."""
+    from zenml.client import Client
+
+    path = tmp_path_factory.mktemp("zenml-template")
+    old = os.environ.get("ZENML_CONFIG_PATH")
+    os.environ["ZENML_CONFIG_PATH"] = str(path)
+    _reset_zenml()
+    Client().active_stack_model  # creates the database, default project and stack
+    if not (REPO / ".zen").is_dir():
+        Client.initialize(REPO)
+    _reset_zenml()
+    if old is None:
+        del os.environ["ZENML_CONFIG_PATH"]
+    else:
+        os.environ["ZENML_CONFIG_PATH"] = old
+    return path
+
+
+@pytest.fixture
+def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
+    """An isolated ZenML config + local store for one test, copied from the template."""
+    import shutil
+
+    target = tmp_path / "zenml"
+    shutil.copytree(zenml_template, target)
+    for config in target.rglob("config.yaml"):
+        config.write_text(config.read_text().replace(str(zenml_template), str(target)))
+    monkeypatch.setenv("ZENML_CONFIG_PATH", str(target))
+    _reset_zenml()
+    yield target
+    _reset_zenml()

@@ -1,0 +1,19 @@
+"""One ZenML step per pipeline stage; each adapts types and calls `instructzero`."""
+
+from steps.evaluate_on_test import evaluate_on_test
+from steps.generate_instructions import generate_instructions
+from steps.initial_design import initial_design
+from steps.load_task import load_task
+from steps.sample_projection import sample_projection
+from steps.score_instructions import score_instructions
+from steps.update_gp import update_gp
+
+__all__ = [
+    "evaluate_on_test",
+    "generate_instructions",
+    "initial_design",
+    "load_task",
+    "sample_projection",
+    "score_instructions",
+    "update_gp",
+]

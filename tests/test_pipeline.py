@@ -1,0 +1,151 @@
+"""The ZenML pipeline on the local orchestrator, each test in its own ZenML store."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from instructzero import optimize
+from instructzero.config import load_config, parse_config
+from instructzero.history import Candidates, History
+from instructzero.loop import OptimizationResult, build_projection, load_whitebox
+from instructzero.projection import SoftPromptProjection
+
+from openai_server import OpenAIStubServer
+
+N_ROUNDS = 2
+STEPS = (
+    ["load_task", "sample_projection", "initial_design", "evaluate_on_test"]
+    + [f"{s}_round_{r}" for r in range(N_ROUNDS + 1) for s in ("generate_instructions", "score_instructions", "update_gp")]
+)  # fmt: skip
+
+
+def hashed_answer(prompt: str) -> str:
+    """Right on roughly a third of (instruction, input) pairs: scores vary with the instruction."""
+    a, b = map(int, prompt.split("Input: ")[1].split("\n")[0].split())
+    right = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 3 == 0
+    return str(a + b) if right else str(a * b + 1)
+
+
+def tiny_config(tiny_lm_dir, base_url, cache_path):
+    return parse_config({
+        "seed": 5,
+        "task": {"source": "builtin", "name": "sum", "n_validation": 8, "max_test": 15},
+        "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 6},
+        "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": None,
+                     "cache_path": str(cache_path)},
+        "bo": {"n_init": 4, "n_rounds": N_ROUNDS, "batch_size": 3, "num_restarts": 2, "raw_samples": 32},
+        "evaluation": {"bootstrap_samples": 200},
+    })  # fmt: skip
+
+
+def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store, tiny_lm_dir, tmp_path):
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from run import run_pipeline
+
+    with OpenAIStubServer(hashed_answer) as server:
+        config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
+        result, run_id = run_pipeline(config)
+        calls_first_run = len(server.requests)
+        reference = optimize(config.model_copy(update={"blackbox": config.blackbox.model_copy(
+            update={"cache_path": str(tmp_path / "reference.sqlite")})}))  # fmt: skip
+        second, second_id = run_pipeline(config)
+        calls_second_run = len(server.requests) - calls_first_run - reference.blackbox_calls
+
+    # Same numbers as the in-process loop.
+    assert result.history.instructions == reference.history.instructions
+    np.testing.assert_array_equal(result.history.soft_prompts, reference.history.soft_prompts)
+    np.testing.assert_array_equal(result.history.scores, reference.history.scores)
+    assert 0 < result.validation_score == reference.validation_score
+    assert result.best_instruction == reference.best_instruction
+    assert result.test.score == reference.test.score and result.test.ci_low == reference.test.ci_low
+    assert result.blackbox_calls == reference.blackbox_calls == calls_first_run
+
+    # Every step of every round ran and left its artifacts in the lineage.
+    run = Client().get_pipeline_run(run_id)
+    assert run.status == ExecutionStatus.COMPLETED
+    assert set(run.steps) == set(STEPS)
+    for r in range(N_ROUNDS + 1):
+        batch = run.steps[f"score_instructions_round_{r}"].outputs["candidates"][0]
+        assert batch.load().round == r and batch.visualizations
+        assert batch.run_metadata["n_candidates"] == len(batch.load().instructions)
+        assert run.steps[f"generate_instructions_round_{r}"].outputs["instructions"][0].load()
+        assert set(run.steps[f"update_gp_round_{r}"].outputs) == {"history", "soft_prompts"}
+    result_artifact = run.steps["evaluate_on_test"].outputs["result"][0]
+    assert result_artifact.run_metadata["best_instruction"] == reference.best_instruction
+    assert result_artifact.visualizations
+    projection = run.steps["sample_projection"].outputs["projection"][0].load()
+    assert torch.equal(projection.matrix, build_projection(config, load_whitebox(config)).matrix)
+
+    # The rerun is served from ZenML's cache and pays for nothing.
+    rerun = Client().get_pipeline_run(second_id)
+    assert {s.status for s in rerun.steps.values()} == {ExecutionStatus.CACHED}
+    assert calls_second_run == 0
+    assert second.best_instruction == result.best_instruction
+
+
+def test_materializers_round_trip_exactly(zenml_store):
+    from zenml.client import Client
+
+    from instructzero.evaluation import TestResult
+    from instructzero.projection import sample_projection
+    from materializers import (
+        CandidatesMaterializer,
+        HistoryMaterializer,
+        OptimizationResultMaterializer,
+        ProjectionMaterializer,
+    )
+
+    store = Client().active_stack.artifact_store
+    rng = np.random.default_rng(0)
+    batch = Candidates(1, rng.uniform(-1, 1, (3, 10)), ["a", "b \"quoted\"", "ü"], rng.random((3, 4)),
+                       [["x"] * 4] * 3, calls=12, cache_hits=0, prompt_tokens=40, completion_tokens=8)  # fmt: skip
+    history = History([batch, Candidates(2, rng.uniform(-1, 1, (1, 10)), ["c"], rng.random((1, 4)), [["y"] * 4])])
+    projection = sample_projection(10, 2, 8, seed=4)
+    result = OptimizationResult(
+        config=parse_config({"seed": 9}), task="sum", metric="exact_match", history=history,
+        test=TestResult("a", 0.5, 0.25, 0.75, 0.95, np.array([1.0, 0.0]), ["1", "0"], 2, 10, 2),
+        projection_seed=4, wall_time_s=1.5,
+    )  # fmt: skip
+
+    def round_trip(materializer_class, data, name):
+        uri = os.path.join(store.path, "round-trip", name)
+        store.makedirs(uri)
+        materializer_class(uri, artifact_store=store).save(data)
+        return materializer_class(uri, artifact_store=store).load(type(data))
+
+    loaded = round_trip(CandidatesMaterializer, batch, "candidates")
+    np.testing.assert_array_equal(loaded.soft_prompts, batch.soft_prompts)
+    np.testing.assert_array_equal(loaded.scores, batch.scores)
+    assert (loaded.instructions, loaded.answers, loaded.calls, loaded.prompt_tokens) == (
+        batch.instructions, batch.answers, 12, 40)  # fmt: skip
+    loaded = round_trip(HistoryMaterializer, history, "history")
+    assert [b.round for b in loaded.batches] == [1, 2] and loaded.instructions == history.instructions
+    np.testing.assert_array_equal(loaded.scores, history.scores)
+    loaded = round_trip(ProjectionMaterializer, projection, "projection")
+    assert torch.equal(loaded.matrix, projection.matrix)
+    assert (loaded.seed, loaded.hidden, loaded.distribution) == (4, 8, "uniform")
+    loaded = round_trip(OptimizationResultMaterializer, result, "result")
+    assert loaded.config == result.config and loaded.best_instruction == result.best_instruction
+    np.testing.assert_array_equal(loaded.test.per_example, result.test.per_example)
+    assert (loaded.test.ci_low, loaded.test.answers, loaded.wall_time_s) == (0.25, ["1", "0"], 1.5)
+
+
+@pytest.mark.slow
+def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
+    from run import run_pipeline
+
+    config = load_config("configs/local.yaml", overrides={
+        "task": {"n_validation": 5, "max_test": 10},
+        "whitebox": {"max_new_tokens": 16},
+        "blackbox": {"cache_path": str(tmp_path / "cache.sqlite")},
+        "bo": {"n_init": 3, "n_rounds": 1, "batch_size": 2, "num_restarts": 2, "raw_samples": 32},
+    })  # fmt: skip
+    result, _ = run_pipeline(config)
+    assert len(result.history.instructions) == 5
+    assert result.best_instruction.startswith("The instruction was to ")
+    assert len(result.test.per_example) == 10 and 0 <= result.test.score <= 1
