@@ -28,7 +28,7 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) benchmarks/bench_optimize.py
+	$(PY) benchmarks/bench_pipeline_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
