@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instructzero.config import RunConfig, load_config  # noqa: E402
 from instructzero.errors import InstructZeroError  # noqa: E402
-from instructzero.loop import OptimizationResult  # noqa: E402
+from instructzero.loop import OptimizationResult, preflight  # noqa: E402
 
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -30,6 +30,7 @@ def ensure_source_root() -> None:
 
 def run_pipeline(config: RunConfig, run_name: str | None = None) -> tuple[OptimizationResult, str]:
     """Run the pipeline on the active ZenML stack (local by default); returns the result and the run id."""
+    preflight(config)
     ensure_source_root()
     from pipelines import instructzero_pipeline
 

@@ -21,12 +21,22 @@ from instructzero.data import Example, TaskData, load_task
 from instructzero.evaluation import TestResult, evaluate_on_test
 from instructzero.generator import InstructionGenerator, exemplar_prompt
 from instructzero.history import Candidates, History
-from instructzero.models import LoadedModel, load_causal_lm
+from instructzero.models import SMOLLM2, LoadedModel, load_causal_lm, smollm2_location
 from instructzero.projection import SoftPromptProjection, sample_projection
 from instructzero.scoring import ResponseCache, score_instructions
 from instructzero.seeding import derive_seed
 
 logger = logging.getLogger(__name__)
+
+
+def preflight(config: RunConfig) -> None:
+    """Fail fast, before any step or model load, on errors a user can fix: task data, metric, API key."""
+    load_task(config.task, config.seed)
+    if config.blackbox.backend == "openai":
+        make_blackbox(config.blackbox)  # checks that the key variable is set
+    for model in (config.whitebox.model, config.blackbox.model if config.blackbox.backend == "local" else None):
+        if model == SMOLLM2:
+            smollm2_location()
 
 
 def load_whitebox(config: RunConfig) -> LoadedModel:

@@ -149,3 +149,65 @@ def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
     assert len(result.history.instructions) == 5
     assert result.best_instruction.startswith("The instruction was to ")
     assert len(result.test.per_example) == 10 and 0 <= result.test.score <= 1
+
+
+def test_user_errors_stop_before_any_step_with_one_line(zenml_store, tmp_path, capsys):
+    from zenml.client import Client
+
+    from run import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"task: {{source: file, path: {tmp_path / 'missing.jsonl'}}}\n")
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing.jsonl not found" in err
+    config.write_text("bo: {n_rounds: -1}\n")
+    assert main(["--config", str(config)]) == 2
+    assert "bo.n_rounds" in capsys.readouterr().err
+    assert len(Client().list_pipeline_runs()) == 0
+
+
+def distinct_round0_instructions(config) -> int:
+    from instructzero.data import load_task
+    from instructzero.loop import build_generator, generation_text, initial_soft_prompts
+
+    generator = build_generator(config, build_projection(config, load_whitebox(config)))
+    text = generation_text(config, load_task(config.task, config.seed))
+    return len(set(generator.generate(torch.as_tensor(initial_soft_prompts(config)), text)))
+
+
+def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_dir, tmp_path):
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from run import run_pipeline
+
+    state = {"served": 0, "down": True}
+
+    def flaky(prompt: str) -> str:
+        state["served"] += 1
+        if state["down"] and state["served"] > round0_calls:
+            raise ConnectionResetError("server died")  # the client sees a dropped connection
+        return hashed_answer(prompt)
+
+    with OpenAIStubServer(flaky) as server:
+        config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
+        config = config.model_copy(update={"blackbox": config.blackbox.model_copy(update={"timeout_s": 5})})
+        round0_calls = distinct_round0_instructions(config) * config.task.n_validation
+        with pytest.raises(RuntimeError, match="score_instructions_round_1"):
+            run_pipeline(config)
+        state["down"] = False
+        paid_before_rerun = state["served"]
+        run_pipeline(config)
+
+    runs = Client().list_pipeline_runs(sort_by="asc:created").items
+    assert [r.status for r in runs] == [ExecutionStatus.FAILED, ExecutionStatus.COMPLETED]
+    steps = runs[1].steps
+    for name in ("load_task", "sample_projection", "initial_design", "generate_instructions_round_0",
+                 "score_instructions_round_0", "update_gp_round_0", "generate_instructions_round_1"):  # fmt: skip
+        assert steps[name].status == ExecutionStatus.CACHED, name
+    assert steps["score_instructions_round_1"].status == ExecutionStatus.COMPLETED
+    # The rerun asks nothing of round 0 again.
+    rerun_prompts = [r["body"]["messages"][0]["content"] for r in server.requests[paid_before_rerun:]]
+    round0 = {r["body"]["messages"][0]["content"] for r in server.requests[:round0_calls]}
+    assert not round0 & set(rerun_prompts)
