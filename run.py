@@ -16,7 +16,6 @@ from instructzero.config import RunConfig, load_config  # noqa: E402
 from instructzero.errors import InstructZeroError  # noqa: E402
 from instructzero.loop import OptimizationResult, preflight  # noqa: E402
 
-
 REPO_ROOT = Path(__file__).resolve().parent
 
 

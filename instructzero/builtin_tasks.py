@@ -12,6 +12,7 @@ from collections.abc import Callable
 from instructzero.data import Example
 from instructzero.errors import TaskDataError
 
+
 def _sum(rng: random.Random) -> list[Example]:
     """All 100 single-digit additions: hard enough to separate instructions, easy enough for SmolLM2."""
     pairs = [(a, b) for a in range(10) for b in range(10)]

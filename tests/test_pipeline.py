@@ -11,7 +11,6 @@ from instructzero import optimize
 from instructzero.config import load_config, parse_config
 from instructzero.history import Candidates, History
 from instructzero.loop import OptimizationResult, build_projection, load_whitebox
-from instructzero.projection import SoftPromptProjection
 
 from openai_server import OpenAIStubServer
 
