@@ -32,3 +32,12 @@ def test_load_config_reports_missing_and_malformed_files(tmp_path):
     good.write_text("seed: 4\nbo:\n  n_rounds: 2\n")
     config = load_config(good, overrides={"bo": {"batch_size": 3}})
     assert (config.seed, config.bo.n_rounds, config.bo.batch_size) == (4, 2, 3)
+
+
+def test_every_shipped_config_is_valid():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        assert load_config(path).budget > 0, path
