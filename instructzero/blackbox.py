@@ -7,17 +7,15 @@ response cache, so answers paid for once are reused by every later run.
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 
+from instructzero.accounting import Budget
 from instructzero.config import BlackBoxConfig
-from instructzero.errors import BlackBoxError
 from instructzero.models import LoadedModel, load_causal_lm
 
 #: Zero-shot query of the reference evaluation.
@@ -29,6 +27,8 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Requests it took (1 + retries).
+    attempts: int = 1
 
 
 class BlackBox(Protocol):
@@ -37,7 +37,16 @@ class BlackBox(Protocol):
     @property
     def identity(self) -> str: ...
 
-    def complete(self, prompts: Sequence[str], progress: bool = False) -> list[Completion]: ...
+    def complete(
+        self,
+        prompts: Sequence[str],
+        progress: bool = False,
+        on_result: Callable[[int, Completion], None] | None = None,
+        budget: Budget | None = None,
+    ) -> list[Completion | None]:
+        """Answers in prompt order, each also handed to `on_result(index, completion)` as soon as it
+        exists; None for prompts the `budget` refused (those are never sent)."""
+        ...
 
 
 class LocalBlackBox:
@@ -63,12 +72,26 @@ class LocalBlackBox:
         )
 
     @torch.inference_mode()
-    def complete(self, prompts: Sequence[str], progress: bool = False) -> list[Completion]:
+    def complete(
+        self,
+        prompts: Sequence[str],
+        progress: bool = False,
+        on_result: Callable[[int, Completion], None] | None = None,
+        budget: Budget | None = None,
+    ) -> list[Completion | None]:
         tokenizer, model = self.lm.tokenizer, self.lm.model
-        results: list[Completion] = []
+        results: list[Completion | None] = [None] * len(prompts)
         starts = range(0, len(prompts), self.batch_size)
         for start in tqdm(starts, desc="black box", unit="batch", disable=not progress):
-            batch = [self._format(p) for p in prompts[start : start + self.batch_size]]
+            batch = list(prompts[start : start + self.batch_size])
+            if budget is not None:
+                allowed = 0
+                while allowed < len(batch) and budget.try_reserve():
+                    allowed += 1
+                batch = batch[:allowed]
+            if not batch:
+                break
+            batch = [self._format(p) for p in batch]
             enc = tokenizer(batch, return_tensors="pt", padding=True).to(self.lm.device)
             output = model.generate(
                 **enc, max_new_tokens=self.max_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
@@ -77,83 +100,14 @@ class LocalBlackBox:
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             prompt_lengths = enc.attention_mask.sum(dim=1).tolist()
             new_lengths = (new_tokens != tokenizer.pad_token_id).sum(dim=1).tolist()
-            results += [Completion(t, int(p), int(n)) for t, p, n in zip(texts, prompt_lengths, new_lengths)]
+            for offset, (text, n_prompt, n_new) in enumerate(zip(texts, prompt_lengths, new_lengths)):
+                completion = Completion(text, int(n_prompt), int(n_new))
+                if budget is not None:
+                    budget.settle(completion.prompt_tokens, completion.completion_tokens)
+                results[start + offset] = completion
+                if on_result is not None:
+                    on_result(start + offset, completion)
         return results
-
-
-class OpenAIBlackBox:
-    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key_env: str | None = "OPENAI_API_KEY",
-        temperature: float = 0.0,
-        max_tokens: int = 16,
-        max_concurrency: int = 8,
-        timeout_s: float = 60.0,
-    ) -> None:
-        api_key = os.environ.get(api_key_env) if api_key_env else "unused"
-        if not api_key:
-            raise BlackBoxError(
-                f"environment variable {api_key_env} is not set. Export the API key for {base_url} there "
-                "(or name another variable in blackbox.api_key_env)."
-            )
-        from openai import AsyncOpenAI
-
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.max_concurrency = max_concurrency
-        self._client_args = dict(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=3)
-        self._client_class = AsyncOpenAI
-
-    @property
-    def identity(self) -> str:
-        return f"openai:{self.base_url}:{self.model}:t={self.temperature}:max_tokens={self.max_tokens}"
-
-    def complete(self, prompts: Sequence[str], progress: bool = False) -> list[Completion]:
-        return asyncio.run(self._complete_all(list(prompts), progress))
-
-    async def _complete_all(self, prompts: list[str], progress: bool) -> list[Completion]:
-        import openai
-
-        client = self._client_class(**self._client_args)
-        limit = asyncio.Semaphore(self.max_concurrency)
-        bar = tqdm(total=len(prompts), desc="black box", unit="call", disable=not progress)
-
-        async def one(prompt: str) -> Completion:
-            async with limit:
-                response = await client.chat.completions.create(
-                    model=self.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                )
-            bar.update()
-            usage = response.usage
-            return Completion(
-                response.choices[0].message.content or "",
-                usage.prompt_tokens if usage else 0,
-                usage.completion_tokens if usage else 0,
-            )
-
-        try:
-            return list(await asyncio.gather(*(one(p) for p in prompts)))
-        except openai.APIConnectionError:
-            raise BlackBoxError(f"cannot reach {self.base_url}. Check blackbox.base_url and that the server is up.") from None
-        except openai.AuthenticationError:
-            raise BlackBoxError(f"{self.base_url} rejected the API key. Check the key in ${self.api_key_env}.") from None
-        except openai.NotFoundError:
-            raise BlackBoxError(f"{self.base_url} does not serve model '{self.model}'. Check blackbox.model.") from None
-        except openai.APIStatusError as exc:
-            raise BlackBoxError(f"{self.base_url} answered HTTP {exc.status_code} after retries: {exc.message}") from None
-        finally:
-            bar.close()
-            await client.close()
 
 
 def make_blackbox(config: BlackBoxConfig) -> BlackBox:
@@ -161,6 +115,8 @@ def make_blackbox(config: BlackBoxConfig) -> BlackBox:
     if config.backend == "local":
         lm = load_causal_lm(config.model, config.gguf_file, config.device)
         return LocalBlackBox(lm, config.max_tokens, config.batch_size, config.use_chat_template)
+    from instructzero.openai_backend import OpenAIBlackBox, RetryPolicy
+
     return OpenAIBlackBox(
         base_url=config.base_url or "",
         model=config.model,
@@ -169,4 +125,7 @@ def make_blackbox(config: BlackBoxConfig) -> BlackBox:
         max_tokens=config.max_tokens,
         max_concurrency=config.max_concurrency,
         timeout_s=config.timeout_s,
+        retry=RetryPolicy(config.max_retries, config.retry_base_s, config.retry_max_s),
+        requests_per_minute=config.requests_per_minute,
+        tokens_per_minute=config.tokens_per_minute,
     )

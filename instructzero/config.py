@@ -79,6 +79,16 @@ class ProjectionConfig(StrictModel):
     distribution: Literal["normal", "uniform"] = "uniform"
 
 
+class TokenPrice(StrictModel):
+    """USD per million tokens, as providers publish them."""
+
+    prompt_per_million: float = Field(0.0, ge=0.0)
+    completion_per_million: float = Field(0.0, ge=0.0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prompt_per_million + completion_tokens * self.completion_per_million) / 1e6
+
+
 class BlackBoxConfig(StrictModel):
     """The model whose zero-shot accuracy is optimized."""
 
@@ -98,12 +108,38 @@ class BlackBoxConfig(StrictModel):
     device: str = "auto"
     #: SQLite file of responses already paid for; `null` keeps them in memory only.
     cache_path: str | None = None
+    #: Share paid-for responses through the artifact store: `auto` does when the store
+    #: is remote (S3 on Kubernetes, where a pod's local files die with it).
+    cache_sync: Literal["auto", "always", "never"] = "auto"
+    #: Retries of one request on 429, 5xx, timeouts, dropped connections and malformed
+    #: answers; exponential backoff with jitter, or the server's `Retry-After`.
+    max_retries: int = Field(6, ge=0)
+    retry_base_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
+    #: Client-side rate limits, below the provider's so that 429s stay rare.
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    #: Spending caps for the whole run (validation scoring and the test evaluation). When
+    #: the next request would pass one, scoring stops and the run ends with the best so far.
+    max_calls: int | None = Field(None, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    #: USD per million tokens by model name, for cost accounting and `max_cost_usd`.
+    prices: dict[str, TokenPrice] = {}
+    #: One cheap request before any spending, so a wrong key, URL or model fails at once.
+    probe: bool = True
 
     @model_validator(mode="after")
     def _endpoint(self) -> BlackBoxConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("blackbox.base_url is required for backend 'openai'")
+        if self.max_cost_usd is not None and self.backend == "openai" and self.model not in self.prices:
+            raise ValueError(f"max_cost_usd needs a price: add blackbox.prices.{self.model}")
         return self
+
+    @property
+    def price(self) -> TokenPrice:
+        """Price of this run's model; the in-process local model costs nothing."""
+        return self.prices.get(self.model, TokenPrice()) if self.backend == "openai" else TokenPrice()
 
 
 class BOConfig(StrictModel):
@@ -134,7 +170,7 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
 
     @property
-    def budget(self) -> int:
+    def max_instructions(self) -> int:
         """Number of instructions scored on the validation subset at most."""
         return self.bo.n_init + self.bo.n_rounds * self.bo.batch_size
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from instructzero.accounting import Budget
 from instructzero.blackbox import BlackBox
+from instructzero.config import TokenPrice
 from instructzero.data import Example
 from instructzero.scoring import ResponseCache, score_instructions
 
@@ -29,6 +31,8 @@ class TestResult:
     calls: int
     prompt_tokens: int
     completion_tokens: int
+    retries: int = 0
+    cost_usd: float = 0.0
 
 
 def bootstrap_ci(
@@ -53,9 +57,15 @@ def evaluate_on_test(
     confidence: float = 0.95,
     seed: int = 0,
     progress: bool = False,
+    price: TokenPrice | None = None,
 ) -> TestResult:
-    """Zero-shot test score of one instruction with a bootstrap confidence interval."""
-    report = score_instructions([instruction], test, blackbox, metric, cache, progress=progress)
+    """Zero-shot test score of one instruction with a bootstrap confidence interval.
+
+    Not capped by the run's budget: scoring held its calls in reserve for this.
+    """
+    report = score_instructions(
+        [instruction], test, blackbox, metric, cache, progress=progress, budget=Budget(price=price)
+    )
     per_example = report.scores[0]
     low, high = bootstrap_ci(per_example, n_bootstrap, confidence, seed)
     return TestResult(
@@ -69,4 +79,6 @@ def evaluate_on_test(
         calls=report.calls,
         prompt_tokens=report.prompt_tokens,
         completion_tokens=report.completion_tokens,
+        retries=report.retries,
+        cost_usd=report.cost_usd,
     )

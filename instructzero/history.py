@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from instructzero.accounting import Spend
+
 
 @dataclass
 class Candidates:
@@ -23,10 +25,18 @@ class Candidates:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    retries: int = 0
+    cost_usd: float = 0.0
+    #: The spending cap was reached while scoring this batch: no further rounds.
+    budget_exhausted: bool = False
 
     @property
     def means(self) -> np.ndarray:
         return self.scores.mean(axis=1)
+
+    @property
+    def spend(self) -> Spend:
+        return Spend(self.calls, self.prompt_tokens, self.completion_tokens, self.cost_usd)
 
 
 @dataclass
@@ -81,6 +91,19 @@ class History:
         return sum(b.cache_hits for b in self.batches)
 
     @property
+    def retries(self) -> int:
+        return sum(b.retries for b in self.batches)
+
+    @property
+    def spend(self) -> Spend:
+        """What validation scoring has paid so far."""
+        return sum((b.spend for b in self.batches), Spend())
+
+    @property
+    def budget_exhausted(self) -> bool:
+        return any(b.budget_exhausted for b in self.batches)
+
+    @property
     def tokens(self) -> tuple[int, int]:
         """(prompt tokens, completion tokens) spent on validation scoring."""
         return sum(b.prompt_tokens for b in self.batches), sum(b.completion_tokens for b in self.batches)
@@ -90,6 +113,8 @@ class History:
         curve, calls, best = [], 0, -np.inf
         for batch in self.batches:
             calls += batch.calls
+            if not batch.instructions:
+                continue
             best = max(best, float(batch.means.max()))
             curve.append((calls, best))
         return curve

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from instructzero.accounting import Budget
 from instructzero.blackbox import BlackBox, make_blackbox
 from instructzero.bo import next_soft_prompts, sobol_design, uniform_design
 from instructzero.config import RunConfig
 from instructzero.data import Example, TaskData, load_task
+from instructzero.errors import BlackBoxError, ConfigError
 from instructzero.evaluation import TestResult, evaluate_on_test
 from instructzero.generator import InstructionGenerator, exemplar_prompt
 from instructzero.history import Candidates, History
@@ -30,10 +32,23 @@ logger = logging.getLogger(__name__)
 
 
 def preflight(config: RunConfig) -> None:
-    """Fail fast, before any step or model load, on errors a user can fix: task data, metric, API key."""
-    load_task(config.task, config.seed)
-    if config.blackbox.backend == "openai":
-        make_blackbox(config.blackbox)  # checks that the key variable is set
+    """Fail fast, before any step, model load or spending, on errors a user can fix.
+
+    Task data and metric, a budget too small to score one instruction and test it,
+    and for an endpoint: the key variable, then one cheap probe (URL, key, model).
+    """
+    task = load_task(config.task, config.seed)
+    bb = config.blackbox
+    needed = len(validation_examples(config, task)) + len(task.test)
+    if bb.max_calls is not None and bb.max_calls < needed:
+        raise ConfigError(
+            f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({len(validation_examples(config, task))}"
+            f" validation calls) and test it ({len(task.test)} calls): raise it to at least {needed}."
+        )
+    if bb.backend == "openai":
+        blackbox = make_blackbox(bb)  # checks that the key variable is set
+        if bb.probe:
+            blackbox.probe()
     for model in (config.whitebox.model, config.blackbox.model if config.blackbox.backend == "local" else None):
         if model == SMOLLM2:
             smollm2_location()
@@ -92,6 +107,12 @@ def propose_round(config: RunConfig, history: History, round_index: int) -> np.n
     )
 
 
+def make_budget(config: RunConfig, task: TaskData, history: History) -> Budget:
+    """The run's caps, minus what `history` spent, holding back the test evaluation's calls."""
+    bb = config.blackbox
+    return Budget(bb.max_calls, bb.max_cost_usd, bb.price, spent=history.spend, reserve_calls=len(task.test))
+
+
 def score_candidates(
     round_index: int,
     soft_prompts: np.ndarray,
@@ -101,29 +122,48 @@ def score_candidates(
     metric: str,
     cache: ResponseCache,
     progress: bool = False,
+    budget: Budget | None = None,
 ) -> Candidates:
-    report = score_instructions(instructions, examples, blackbox, metric, cache, progress=progress)
+    """Score a batch; instructions the budget cut short are dropped with their soft prompts."""
+    report = score_instructions(instructions, examples, blackbox, metric, cache, progress=progress, budget=budget)
+    if report.budget_exhausted:
+        logger.warning(
+            "budget (%s) reached in round %d: %d of %d instructions scored; the run stops after this round",
+            budget.describe(), round_index, len(report.kept), len(instructions),
+        )  # fmt: skip
     return Candidates(
         round=round_index,
-        soft_prompts=np.asarray(soft_prompts, dtype=np.float64),
-        instructions=list(instructions),
+        soft_prompts=np.asarray(soft_prompts, dtype=np.float64)[report.kept],
+        instructions=[instructions[i] for i in report.kept],
         scores=report.scores,
         answers=report.answers,
         calls=report.calls,
         cache_hits=report.cache_hits,
         prompt_tokens=report.prompt_tokens,
         completion_tokens=report.completion_tokens,
+        retries=report.retries,
+        cost_usd=report.cost_usd,
+        budget_exhausted=report.budget_exhausted,
     )
 
 
 def should_stop(config: RunConfig, history: History) -> bool:
-    """Early stop: a perfect validation score cannot be improved on."""
-    return history.best_score >= config.bo.stop_at_score
+    """Stop early on a perfect validation score (it cannot be improved on) or a spent budget."""
+    return history.budget_exhausted or (bool(history.instructions) and history.best_score >= config.bo.stop_at_score)
 
 
 def evaluate_best(
-    config: RunConfig, task: TaskData, history: History, blackbox: BlackBox, cache: ResponseCache, progress: bool = False
+    config: RunConfig,
+    task: TaskData,
+    history: History,
+    blackbox: BlackBox,
+    cache: ResponseCache,
+    progress: bool = False,
 ) -> TestResult:
+    if not history.instructions:
+        raise BlackBoxError(
+            "the budget ran out before any instruction was fully scored: raise blackbox.max_calls or max_cost_usd."
+        )
     ev = config.evaluation
     return evaluate_on_test(
         history.best_instruction,
@@ -135,6 +175,7 @@ def evaluate_best(
         confidence=ev.confidence,
         seed=derive_seed(config.seed, "bootstrap"),
         progress=progress,
+        price=config.blackbox.price,
     )
 
 
@@ -162,6 +203,23 @@ class OptimizationResult:
     def blackbox_calls(self) -> int:
         return self.history.calls + self.test.calls
 
+    @property
+    def cost_usd(self) -> float:
+        return self.history.spend.cost_usd + self.test.cost_usd
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        (p, c), t = self.history.tokens, self.test
+        return p + t.prompt_tokens, c + t.completion_tokens
+
+    @property
+    def stop_reason(self) -> str:
+        if self.history.budget_exhausted:
+            return f"budget reached ({self.config.blackbox.max_calls or '-'} calls / ${self.config.blackbox.max_cost_usd or '-'})"
+        if self.validation_score >= self.config.bo.stop_at_score:
+            return f"validation score reached {self.config.bo.stop_at_score:g}"
+        return "all rounds done"
+
     def summary(self) -> str:
         t = self.test
         pct = round(t.confidence * 100)
@@ -174,7 +232,9 @@ class OptimizationResult:
                 f"test score:        {t.score:.3f} ({pct}% CI {t.ci_low:.3f}-{t.ci_high:.3f}, "
                 f"{len(t.per_example)} examples)",
                 f"black-box calls:   {self.blackbox_calls} "
-                f"({self.history.cache_hits} answers reused from cache)",
+                f"({self.history.cache_hits} answers reused from cache, {self.history.retries + t.retries} retries)",
+                f"tokens, cost:      {self.tokens[0]} prompt + {self.tokens[1]} completion, ${self.cost_usd:.4f}",
+                f"stopped:           {self.stop_reason}",
                 f"wall time:         {self.wall_time_s:.1f} s",
             ]
         )
@@ -183,6 +243,7 @@ class OptimizationResult:
 def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
     """Run InstructZero end to end: initial design → BO rounds → best instruction → test score."""
     start = time.perf_counter()
+    preflight(config)
     task = load_task(config.task, config.seed)
     lm = load_whitebox(config)
     projection = build_projection(config, lm)
@@ -198,13 +259,17 @@ def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
         if round_index > 0:
             soft_prompts = propose_round(config, history, round_index)
         instructions = generator.generate(torch.as_tensor(soft_prompts), text, progress=progress)
+        budget = make_budget(config, task, history)
         batch = score_candidates(
-            round_index, soft_prompts, instructions, examples, blackbox, task.metric, cache, progress
+            round_index, soft_prompts, instructions, examples, blackbox, task.metric, cache, progress, budget
         )
         history = history.append(batch)
         logger.info(
-            "round %d: best of batch %.3f, best so far %.3f, %d calls",
-            round_index, batch.means.max(), history.best_score, history.calls,
+            "round %d: %d instructions, best so far %.3f, %d calls",
+            round_index,
+            len(batch.instructions),
+            history.best_score if history.instructions else 0.0,
+            history.calls,
         )
         if should_stop(config, history):
             break

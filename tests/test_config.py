@@ -7,7 +7,7 @@ from instructzero.errors import ConfigError
 def test_defaults_follow_the_paper():
     config = RunConfig()
     assert (config.projection.intrinsic_dim, config.whitebox.n_soft_tokens, config.task.n_exemplars) == (10, 5, 5)
-    assert config.task.n_validation == 20 and config.budget == 25 + 5 * 25
+    assert config.task.n_validation == 20 and config.max_instructions == 25 + 5 * 25
 
 
 def test_unknown_keys_and_bad_values_are_rejected_with_their_path():
@@ -40,4 +40,4 @@ def test_every_shipped_config_is_valid():
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 3
     for path in configs:
-        assert load_config(path).budget > 0, path
+        assert load_config(path).max_instructions > 0, path

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+from fake_openai import FakeOpenAIServer
 
 from instructzero import optimize
 from instructzero.config import parse_config
-
-from openai_server import OpenAIStubServer
 
 SMALL = {
     "seed": 3,
@@ -54,7 +53,7 @@ def test_openai_backend_and_early_stop_on_a_perfect_score(tiny_lm_dir, always_ri
         a, b = map(int, prompt.split("Input: ")[1].split("\n")[0].split())
         return str(a + b) if always_right else "no idea"
 
-    with OpenAIStubServer(answer) as server:
+    with FakeOpenAIServer(answer) as server:
         config = parse_config({
             **SMALL,
             "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 4},

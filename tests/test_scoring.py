@@ -1,14 +1,12 @@
 import re
 
 import numpy as np
-import pytest
 
-from instructzero.blackbox import ZERO_SHOT_TEMPLATE, Completion, OpenAIBlackBox
+from instructzero.accounting import Budget, Spend
+from instructzero.blackbox import Completion
+from instructzero.config import TokenPrice
 from instructzero.data import Example
-from instructzero.errors import BlackBoxError
 from instructzero.scoring import ResponseCache, score_instructions
-
-from openai_server import OpenAIStubServer
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5)]]
 
@@ -26,9 +24,19 @@ class CountingBlackBox:
     def __init__(self):
         self.prompts: list[str] = []
 
-    def complete(self, prompts, progress=False):
-        self.prompts += prompts
-        return [Completion(calculator(p), 3, 1) for p in prompts]
+    def complete(self, prompts, progress=False, on_result=None, budget=None):
+        results = []
+        for i, p in enumerate(prompts):
+            if budget is not None and not budget.try_reserve():
+                results.append(None)
+                continue
+            self.prompts.append(p)
+            results.append(Completion(calculator(p), 3, 1))
+            if budget is not None:
+                budget.settle(3, 1)
+            if on_result:
+                on_result(i, results[-1])
+        return results
 
 
 def test_scores_per_example_and_mean():
@@ -58,37 +66,23 @@ def test_cache_key_separates_black_boxes():
     assert score_instructions(["Add."], EXAMPLES, b, "exact_match", cache).calls == 3
 
 
-def test_openai_backend_over_real_http():
-    with OpenAIStubServer(calculator) as server:
-        bb = OpenAIBlackBox(server.base_url, "stub-model", api_key_env=None, max_concurrency=2)
-        report = score_instructions(["Add the numbers.", "Repeat."], EXAMPLES, bb, "exact_match", ResponseCache())
+def test_budget_drops_instructions_it_cannot_finish_and_keeps_their_answers(tmp_path):
+    bb, cache = CountingBlackBox(), ResponseCache(tmp_path / "r.sqlite")
+    # 3 examples per instruction: 7 calls pay for two whole instructions and one answer of the third.
+    budget = Budget(max_calls=7, price=TokenPrice(prompt_per_million=1e6, completion_per_million=2e6))
+    report = score_instructions(["Add.", "Echo.", "Add up."], EXAMPLES, bb, "exact_match", cache, budget=budget)
+    assert report.budget_exhausted and report.kept == [0, 1] and report.calls == 7
     np.testing.assert_array_equal(report.means, [1.0, 0.0])
-    assert report.calls == len(server.requests) == 6
-    body = server.requests[0]["body"]
-    assert body["temperature"] == 0 and body["messages"][0]["content"].startswith("Instruction: ")
-    assert ZERO_SHOT_TEMPLATE.format(instruction="Add the numbers.", input="1 2") in {
-        r["body"]["messages"][0]["content"] for r in server.requests
-    }
+    assert report.cost_usd == 7 * (3 * 1 + 1 * 2)  # prompt 3 tokens at $1 each, completion 1 at $2
+    assert len(cache) == 7  # the cut instruction's first answer is kept for later
+    again = score_instructions(["Add up."], EXAMPLES, bb, "exact_match", cache, budget=Budget(max_calls=2))
+    assert again.calls == 2 and again.cache_hits == 1 and not again.budget_exhausted
 
 
-def test_openai_backend_sends_the_key_from_the_named_variable(monkeypatch):
-    monkeypatch.setenv("IZ_TEST_KEY", "sk-test-123")
-    with OpenAIStubServer(calculator) as server:
-        bb = OpenAIBlackBox(server.base_url, "stub-model", api_key_env="IZ_TEST_KEY")
-        bb.complete(["Instruction: add\n\nInput: 1 1\n\nOutput:"])
-    assert server.requests[0]["auth"] == "Bearer sk-test-123"
-    assert "sk-test-123" not in bb.identity
-
-
-def test_openai_errors_name_the_cause(monkeypatch):
-    monkeypatch.delenv("IZ_MISSING_KEY", raising=False)
-    with pytest.raises(BlackBoxError, match="IZ_MISSING_KEY is not set"):
-        OpenAIBlackBox("http://127.0.0.1:9/v1", "m", api_key_env="IZ_MISSING_KEY")
-    with OpenAIStubServer(calculator) as server:
-        with pytest.raises(BlackBoxError, match="does not serve model 'nope'"):
-            OpenAIBlackBox(server.base_url, "nope", api_key_env=None).complete(["x"])
-        url = server.base_url
-    bb = OpenAIBlackBox(url, "stub-model", api_key_env=None, timeout_s=2)
-    bb._client_args["max_retries"] = 0
-    with pytest.raises(BlackBoxError, match="cannot reach"):
-        bb.complete(["x"])
+def test_budget_counts_what_earlier_rounds_spent_and_the_reserve():
+    budget = Budget(max_calls=10, spent=Spend(calls=4), reserve_calls=3)
+    assert [budget.try_reserve() for _ in range(4)] == [True, True, True, False]
+    assert budget.exhausted
+    cost_cap = Budget(max_cost_usd=1.0, price=TokenPrice(prompt_per_million=1e5), spent=Spend(calls=2, cost_usd=0.5))
+    # The mean call so far cost $0.25: a third call would commit $0.75, a fourth $1.00 (the cap).
+    assert cost_cap.try_reserve() and not cost_cap.try_reserve()

@@ -1,0 +1,295 @@
+"""The black box behind any OpenAI-compatible chat-completions endpoint.
+
+OpenAI, Azure OpenAI (by base URL), vLLM, Ollama and llama.cpp's server all speak
+this protocol. Requests run concurrently on one `AsyncOpenAI` client, bounded by
+`max_concurrency` and optional requests/tokens-per-minute buckets. Retries are
+ours, not the client's, so that they are counted, jittered and honour the
+server's `Retry-After`. Every answer is handed to `on_result` the moment it
+arrives (the scorer caches it), so a failure later in a batch loses nothing
+already paid for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from instructzero.accounting import Budget
+from instructzero.blackbox import Completion
+from instructzero.errors import BlackBoxError
+from instructzero.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+#: Statuses worth retrying besides 429 and 5xx (request timeout, conflict), as OpenAI's own client does.
+_RETRY_STATUSES = frozenset({408, 409})
+#: A `Retry-After` longer than this is treated as an outage, not a pause.
+MAX_RETRY_AFTER_S = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with equal jitter; a server's `Retry-After` wins when it sends one."""
+
+    max_retries: int = 6
+    base_s: float = 0.5
+    max_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before retry number `attempt` (0-based)."""
+        if retry_after is not None:
+            # Small additive jitter so that clients told the same instant do not stampede.
+            return min(retry_after, MAX_RETRY_AFTER_S) + rng.uniform(0, min(self.base_s, 1.0))
+        cap = min(self.max_s, self.base_s * 2**attempt)
+        return cap / 2 + rng.uniform(0, cap / 2)
+
+
+class _Malformed(Exception):
+    """A 200 answer without a usable completion."""
+
+
+class _Failure(Exception):
+    """Why one request failed, and whether trying again can help."""
+
+    def __init__(self, reason: str, retryable: bool, retry_after: float | None = None, kind: str = "status") -> None:
+        super().__init__(reason)
+        self.reason, self.retryable, self.retry_after, self.kind = reason, retryable, retry_after, kind
+
+
+def retry_after_seconds(headers) -> float | None:
+    """`retry-after-ms` (OpenAI) or `Retry-After` in seconds or as an HTTP date; None if absent or unreadable."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _classify(exc: BaseException, timeout_s: float) -> _Failure:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return _Failure(f"no answer within {timeout_s:g} s (blackbox.timeout_s)", True, kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return _Failure("connection failed or dropped", True, kind="connection")
+    if isinstance(exc, openai.APIStatusError):
+        status, code = exc.status_code, getattr(exc, "code", None)
+        if status == 429 and code == "insufficient_quota":
+            return _Failure("HTTP 429 insufficient_quota: the account is out of credit; check billing", False)
+        retryable = status == 429 or status >= 500 or status in _RETRY_STATUSES
+        return _Failure(f"HTTP {status}: {exc.message}", retryable, retry_after_seconds(exc.response.headers))
+    if isinstance(exc, _Malformed | ValueError):  # includes json.JSONDecodeError
+        return _Failure(f"malformed response ({exc})", True, kind="malformed")
+    raise exc
+
+
+class OpenAIBlackBox:
+    """Any OpenAI-compatible chat-completions endpoint.
+
+    Args:
+        base_url: e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`.
+        model: the served model name.
+        api_key_env: the environment variable holding the key (never the key itself);
+            None for servers that take none.
+        requests_per_minute, tokens_per_minute: client-side limits (None: unlimited).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        temperature: float = 0.0,
+        max_tokens: int = 16,
+        max_concurrency: int = 8,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        api_key = os.environ.get(api_key_env) if api_key_env else "unused"
+        if not api_key:
+            raise BlackBoxError(
+                f"environment variable {api_key_env} is not set. Export the API key for {base_url} there "
+                "(or name another variable in blackbox.api_key_env)."
+            )
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.retry = retry
+        self._api_key = api_key
+        self._rpm = TokenBucket(requests_per_minute) if requests_per_minute else None
+        self._tpm = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+        self._rng = random.Random(seed)
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAIBlackBox({self.base_url!r}, {self.model!r}, api_key_env={self.api_key_env!r})"
+
+    @property
+    def identity(self) -> str:
+        """What decides an answer: endpoint, model and decoding settings (the cache key's first part)."""
+        return f"openai:{self.base_url}:{self.model}:t={self.temperature}:max_tokens={self.max_tokens}"
+
+    def _client(self):
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s, max_retries=0)
+
+    def _fatal(self, failure: _Failure, attempts: int) -> BlackBoxError:
+        if failure.kind == "connection":
+            return BlackBoxError(
+                f"cannot reach {self.base_url} after {attempts} attempts ({failure.reason}). "
+                "Check blackbox.base_url and that the server is up; answers so far are cached, rerun to resume."
+            )
+        if "HTTP 401" in failure.reason:
+            return BlackBoxError(f"{self.base_url} rejected the API key. Check the key in ${self.api_key_env}.")
+        if "HTTP 404" in failure.reason:
+            return BlackBoxError(f"{self.base_url} does not serve model '{self.model}'. Check blackbox.model.")
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        return BlackBoxError(
+            f"{self.base_url} failed{tried}: {failure.reason}. Answers so far are cached; rerun to resume."
+        )
+
+    # -- preflight ---------------------------------------------------------------------------
+    def probe(self) -> None:
+        """Check key, endpoint and model before spending: the free model list, else a 1-token completion."""
+        asyncio.run(self._probe())
+
+    async def _probe(self) -> None:
+        import openai
+
+        client = self._client()
+        try:
+            try:
+                listed = {m.id async for m in client.models.list()}
+            except (openai.NotFoundError, openai.PermissionDeniedError, openai.InternalServerError, ValueError):
+                listed = set()  # some gateways do not list models; fall through to a completion
+            if self.model in listed:
+                return
+            await client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=1, temperature=0
+            )
+            if listed:  # e.g. llama.cpp's server answers any name with its one model
+                logger.warning(
+                    "%s does not list model '%s' (it lists %s) but answered for it; check blackbox.model",
+                    self.base_url, self.model, ", ".join(sorted(listed)[:5]),
+                )  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line naming the fix
+            try:
+                failure = _classify(exc, self.timeout_s)
+            except Exception:
+                raise BlackBoxError(f"{self.base_url} probe failed: {exc}") from None
+            raise self._fatal(failure, 1) from None
+        finally:
+            await client.close()
+
+    # -- scoring -----------------------------------------------------------------------------
+    def complete(
+        self,
+        prompts: Sequence[str],
+        progress: bool = False,
+        on_result: Callable[[int, Completion], None] | None = None,
+        budget: Budget | None = None,
+    ) -> list[Completion | None]:
+        """Answers in prompt order; None where the budget refused the request."""
+        return asyncio.run(self._complete_all(list(prompts), progress, on_result, budget))
+
+    async def _complete_all(self, prompts, progress, on_result, budget) -> list[Completion | None]:
+        client = self._client()
+        for bucket in (self._rpm, self._tpm):
+            if bucket:
+                bucket.reset_loop()
+        limit = asyncio.Semaphore(self.max_concurrency)
+        failed = asyncio.Event()  # after a fatal error, nothing more is sent
+        results: list[Completion | None] = [None] * len(prompts)
+        bar = tqdm(total=len(prompts), desc="black box", unit="call", disable=not progress)
+
+        async def one(index: int, prompt: str) -> None:
+            async with limit:
+                if failed.is_set() or (budget is not None and not budget.try_reserve()):
+                    return
+                try:
+                    completion = await self._request(client, prompt)
+                except BaseException:
+                    failed.set()
+                    if budget is not None:
+                        budget.release()
+                    raise
+            if budget is not None:
+                budget.settle(completion.prompt_tokens, completion.completion_tokens)
+            results[index] = completion
+            if on_result is not None:
+                on_result(index, completion)
+            bar.update()
+
+        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(prompts)]
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in pending:  # a fatal error: stop sending, keep what arrived
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+            return results
+        finally:
+            bar.close()
+            await client.close()
+
+    async def _request(self, client, prompt: str) -> Completion:
+        estimate = len(prompt) / 4 + self.max_tokens  # tokens, before the server tells us
+        for attempt in range(self.retry.max_retries + 1):
+            if self._rpm:
+                await self._rpm.acquire(1)
+            if self._tpm:
+                await self._tpm.acquire(estimate)
+            try:
+                response = await client.chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                )
+                if not getattr(response, "choices", None) or response.choices[0].message is None:
+                    raise _Malformed("no choices")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below; unknown errors re-raise
+                failure = _classify(exc, self.timeout_s)
+                if not failure.retryable or attempt == self.retry.max_retries:
+                    raise self._fatal(failure, attempt + 1) from None
+                wait = self.retry.delay(attempt, failure.retry_after, self._rng)
+                logger.info("black box: %s; retry %d in %.2f s", failure.reason, attempt + 1, wait)
+                await asyncio.sleep(wait)
+                continue
+            usage = response.usage
+            prompt_tokens = usage.prompt_tokens if usage else 0
+            completion_tokens = usage.completion_tokens if usage else 0
+            if self._tpm and usage:
+                self._tpm.adjust(prompt_tokens + completion_tokens - estimate)
+            return Completion(response.choices[0].message.content or "", prompt_tokens, completion_tokens, attempt + 1)
+        raise AssertionError("unreachable")
