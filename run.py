@@ -27,13 +27,20 @@ def ensure_source_root() -> None:
         Client.initialize(REPO_ROOT)
 
 
-def run_pipeline(config: RunConfig, run_name: str | None = None) -> tuple[OptimizationResult, str]:
-    """Run the pipeline on the active ZenML stack (local by default); returns the result and the run id."""
+def run_pipeline(
+    config: RunConfig, run_name: str | None = None, step_cache: bool = True
+) -> tuple[OptimizationResult, str]:
+    """Run the pipeline on the active ZenML stack (local by default); returns the result and the run id.
+
+    `step_cache=False` reruns every step; black-box answers still come from the response cache.
+    """
     preflight(config)
     ensure_source_root()
     from pipelines import instructzero_pipeline
 
-    options = {"run_name": run_name} if run_name else {}
+    options: dict = {"enable_cache": step_cache}
+    if run_name:
+        options["run_name"] = run_name
     run = instructzero_pipeline.with_options(**options)(config=config)
     result = run.steps["evaluate_on_test"].outputs["result"][0].load()
     return result, str(run.id)
@@ -44,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="configs/local.yaml", help="YAML run config")
     parser.add_argument(
         "--in-process", action="store_true", help="run the plain loop (`instructzero.optimize`) without ZenML"
+    )
+    parser.add_argument(
+        "--no-step-cache",
+        action="store_true",
+        help="rerun every step (paid answers still come from the response cache)",
     )
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
@@ -57,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
             result, where = optimize(config, progress=True), "in-process run (no ZenML lineage)"
         else:
-            result, run_id = run_pipeline(config)
+            result, run_id = run_pipeline(config, step_cache=not args.no_step_cache)
             where = (
                 f"ZenML run {run_id}: `zenml pipeline runs list`, "
                 "`zenml login --local` for the dashboard (needs zenml[server])"

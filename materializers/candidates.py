@@ -13,7 +13,7 @@ from instructzero.history import Candidates, History
 from materializers.io import read_json, read_npz, write_json, write_npz, write_text
 from materializers.visualize import best_so_far_plot, candidates_table
 
-_ACCOUNTING = ("calls", "cache_hits", "prompt_tokens", "completion_tokens")
+_ACCOUNTING = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "cost_usd", "budget_exhausted")
 
 
 def _batch_record(batch: Candidates) -> dict[str, Any]:

@@ -62,6 +62,11 @@ class OptimizationResultMaterializer(BaseMaterializer):
             "test_ci_low": data.test.ci_low,
             "test_ci_high": data.test.ci_high,
             "blackbox_calls": data.blackbox_calls,
+            "prompt_tokens": data.tokens[0],
+            "completion_tokens": data.tokens[1],
+            "retries": data.history.retries + data.test.retries,
+            "cost_usd": data.cost_usd,
+            "stop_reason": data.stop_reason,
             "n_evaluations": len(data.history.instructions),
             "seed": data.config.seed,
         }

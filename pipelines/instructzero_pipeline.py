@@ -28,6 +28,8 @@ def instructzero_pipeline(config: RunConfig):
     history, soft_prompts = initial_design(config)
     for r in range(config.bo.n_rounds + 1):
         instructions = generate_instructions(config, task, projection, soft_prompts, id=f"generate_instructions_round_{r}")
-        candidates = score_instructions(config, task, soft_prompts, instructions, r, id=f"score_instructions_round_{r}")
+        candidates = score_instructions(
+            config, task, history, soft_prompts, instructions, r, id=f"score_instructions_round_{r}"
+        )
         history, soft_prompts = update_gp(config, history, candidates, r + 1, id=f"update_gp_round_{r}")
     return evaluate_on_test(config, task, projection, history)

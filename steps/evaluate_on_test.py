@@ -1,27 +1,29 @@
 from datetime import datetime, timezone
 from typing import Annotated
 
-from zenml import get_step_context, step
+from zenml import get_step_context, log_metadata, step
 
 import materializers  # noqa: F401
-from instructzero import blackbox, evaluation, loop, scoring
+from instructzero import accounting, blackbox, evaluation, loop, openai_backend, scoring
 from instructzero.blackbox import make_blackbox
 from instructzero.config import RunConfig
 from instructzero.data import TaskData
 from instructzero.history import History
 from instructzero.loop import OptimizationResult
 from instructzero.projection import SoftPromptProjection
-from instructzero.scoring import ResponseCache
 from steps.caching import depends_on
+from steps.response_cache import step_response_cache
 
 
-@step(cache_policy=depends_on(blackbox, evaluation, scoring, loop))
+@step(cache_policy=depends_on(blackbox, openai_backend, accounting, evaluation, scoring, loop))
 def evaluate_on_test(
     config: RunConfig, task: TaskData, projection: SoftPromptProjection, history: History
 ) -> Annotated[OptimizationResult, "result"]:
     """Score the best validation instruction on the held-out test split, with a bootstrap interval."""
     bb = make_blackbox(config.blackbox)
-    test = loop.evaluate_best(config, task, history, bb, ResponseCache(config.blackbox.cache_path), progress=True)
+    with step_response_cache(config.blackbox) as cache:
+        test = loop.evaluate_best(config, task, history, bb, cache, progress=True)
+    log_metadata(metadata={"calls": test.calls, "retries": test.retries, "cost_usd": test.cost_usd})
     return OptimizationResult(
         config=config,
         task=task.name,

@@ -16,9 +16,9 @@ def update_gp(
 ) -> tuple[Annotated[History, "history"], Annotated[np.ndarray, "soft_prompts"]]:
     """Append the scored batch, fit the GP on everything so far, propose round `next_round`.
 
-    Proposes nothing after the last round or once the validation score is perfect (early stop).
+    Proposes nothing after the last round, once the validation score is perfect or the budget is spent.
     """
-    if candidates.instructions:
+    if candidates.instructions or candidates.budget_exhausted:
         history = history.append(candidates)
     if next_round > config.bo.n_rounds or loop.should_stop(config, history):
         return history, np.zeros((0, config.projection.intrinsic_dim))

@@ -6,13 +6,12 @@ import os
 import numpy as np
 import pytest
 import torch
+from fake_openai import FakeOpenAIServer
 
 from instructzero import optimize
 from instructzero.config import load_config, parse_config
 from instructzero.history import Candidates, History
 from instructzero.loop import OptimizationResult, build_projection, load_whitebox
-
-from openai_server import OpenAIStubServer
 
 N_ROUNDS = 2
 STEPS = (
@@ -34,7 +33,7 @@ def tiny_config(tiny_lm_dir, base_url, cache_path):
         "task": {"source": "builtin", "name": "sum", "n_validation": 8, "max_test": 15},
         "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 6},
         "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": None,
-                     "cache_path": str(cache_path)},
+                     "cache_path": str(cache_path), "max_retries": 2, "retry_base_s": 0.01},
         "bo": {"n_init": 4, "n_rounds": N_ROUNDS, "batch_size": 3, "num_restarts": 2, "raw_samples": 32},
         "evaluation": {"bootstrap_samples": 200},
     })  # fmt: skip
@@ -46,7 +45,7 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
 
     from run import run_pipeline
 
-    with OpenAIStubServer(hashed_answer) as server:
+    with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
         result, run_id = run_pipeline(config)
         calls_first_run = len(server.requests)
@@ -181,22 +180,14 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
 
     from run import run_pipeline
 
-    state = {"served": 0, "down": True}
-
-    def flaky(prompt: str) -> str:
-        state["served"] += 1
-        if state["down"] and state["served"] > round0_calls:
-            raise ConnectionResetError("server died")  # the client sees a dropped connection
-        return hashed_answer(prompt)
-
-    with OpenAIStubServer(flaky) as server:
+    with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
-        config = config.model_copy(update={"blackbox": config.blackbox.model_copy(update={"timeout_s": 5})})
         round0_calls = distinct_round0_instructions(config) * config.task.n_validation
+        server.fail_from(round0_calls, 503)  # an outage starting with round 1, outlasting the retries
         with pytest.raises(RuntimeError, match="score_instructions_round_1"):
             run_pipeline(config)
-        state["down"] = False
-        paid_before_rerun = state["served"]
+        server.fail_from(None)
+        paid_before_rerun = len(server.requests)
         run_pipeline(config)
 
     runs = Client().list_pipeline_runs(sort_by="asc:created").items
@@ -207,6 +198,6 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
         assert steps[name].status == ExecutionStatus.CACHED, name
     assert steps["score_instructions_round_1"].status == ExecutionStatus.COMPLETED
     # The rerun asks nothing of round 0 again.
-    rerun_prompts = [r["body"]["messages"][0]["content"] for r in server.requests[paid_before_rerun:]]
-    round0 = {r["body"]["messages"][0]["content"] for r in server.requests[:round0_calls]}
+    rerun_prompts = [r.prompt for r in server.requests[paid_before_rerun:]]
+    round0 = {r.prompt for r in server.requests[:round0_calls]}
     assert not round0 & set(rerun_prompts)
