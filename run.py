@@ -13,7 +13,7 @@ os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instructzero.config import RunConfig, load_config  # noqa: E402
-from instructzero.errors import InstructZeroError  # noqa: E402
+from instructzero.errors import DataValidationError, InstructZeroError  # noqa: E402
 from instructzero.loop import OptimizationResult, preflight  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -27,14 +27,31 @@ def ensure_source_root() -> None:
         Client.initialize(REPO_ROOT)
 
 
+def save_failed_validation(exc: DataValidationError) -> None:
+    """Keep the failed report in the artifact store (with its HTML view) for the dashboard."""
+    ensure_source_root()
+    from zenml import save_artifact
+
+    import materializers  # noqa: F401
+    from steps.load_task import FAILED_VALIDATION_ARTIFACT
+
+    artifact = save_artifact(exc.report, name=FAILED_VALIDATION_ARTIFACT, tags=[f"task:{exc.report.task}"])
+    exc.args = (f"{exc.args[0]} (report: artifact {FAILED_VALIDATION_ARTIFACT} version {artifact.version})",)
+
+
 def run_pipeline(
     config: RunConfig, run_name: str | None = None, step_cache: bool = True
 ) -> tuple[OptimizationResult, str]:
     """Run the pipeline on the active ZenML stack (local by default); returns the result and the run id.
 
     `step_cache=False` reruns every step; black-box answers still come from the response cache.
+    Task data that fails validation stops here, before any step; its report is saved as an artifact.
     """
-    preflight(config)
+    try:
+        preflight(config)
+    except DataValidationError as exc:
+        save_failed_validation(exc)
+        raise
     ensure_source_root()
     from pipelines import instructzero_pipeline
 

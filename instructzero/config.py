@@ -32,6 +32,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DataValidationConfig(StrictModel):
+    """Thresholds of the data checks run before anything is generated or paid for.
+
+    Minimum rows per split follow from the task config: κ exemplars for
+    `prompt_gen`, the validation subset for `validation`, `min_test_rows` for `test`.
+    """
+
+    enabled: bool = True
+    min_test_rows: int = Field(10, ge=1)
+    #: Share of repeated inputs allowed within a split.
+    max_duplicate_rate: float = Field(0.1, ge=0.0, le=1.0)
+    #: Share of validation inputs allowed to appear in the test split (leakage).
+    max_leak_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class TaskConfig(StrictModel):
     """Where the task comes from and how it is split."""
 
@@ -48,6 +63,7 @@ class TaskConfig(StrictModel):
     n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
     n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
     max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
+    validation: DataValidationConfig = DataValidationConfig()
 
     @model_validator(mode="after")
     def _source_fields(self) -> TaskConfig:

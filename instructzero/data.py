@@ -72,25 +72,57 @@ class TaskData(BaseModel):
         return self.test[:m]
 
 
+#: A task before parsing: split name -> raw records (`input`, `output`, optional `answers`).
+RawSplits = dict[str, list[dict]]
+SPLITS = ("prompt_gen", "validation", "test")
+
+
 def load_task(config: TaskConfig, seed: int) -> TaskData:
     """Load and split the task a run config names."""
+    name, raw = read_raw_splits(config, seed)
+    return task_from_raw(config, name, raw)
+
+
+def read_raw_splits(config: TaskConfig, seed: int) -> tuple[str, RawSplits]:
+    """The task's splits as raw records, before any column is required: what data validation checks."""
     if config.source == "builtin":
         from instructzero.builtin_tasks import builtin_examples
 
         pool = builtin_examples(config.name, seed=derive_seed(seed, "builtin_task"))
         test_n = min(config.max_test, max(1, round(len(pool) * config.test_fraction)))
         task = _split(config.name, pool[test_n:], pool[:test_n], seed)
-        default_metric = "exact_match"
     elif config.source == "instruction_induction":
         task = load_instruction_induction(config.data_dir, config.name, seed)
-        default_metric = metric_for_task(config.name)
     else:
-        task = load_user_task(config.path, config.test_path, seed, config.test_fraction)
-        default_metric = "exact_match"
+        return _read_user_splits(config.path, config.test_path, seed, config.test_fraction)
+    raw = {split: [_record(e) for e in getattr(task, split)] for split in SPLITS}
+    raw["test"] = raw["test"][: config.max_test]
+    return task.name, raw
+
+
+def task_from_raw(config: TaskConfig, name: str, raw: RawSplits) -> TaskData:
+    """Parse raw splits into a TaskData (the first `max_test` test examples) with its metric."""
+    default_metric = metric_for_task(config.name) if config.source == "instruction_induction" else "exact_match"
     metric = resolve_metric(config.metric or default_metric)
-    task = task.model_copy(update={"metric": metric, "test": task.test[: config.max_test]})
+    splits = {split: tuple(_example(r, name) for r in raw[split]) for split in SPLITS}
+    splits["test"] = splits["test"][: config.max_test]
+    task = TaskData(name=name, metric=metric, **splits)
     _check_sizes(task, config)
     return task
+
+
+def _record(example: Example) -> dict:
+    return {"input": example.input, "output": example.output, "answers": list(example.answers[1:])}
+
+
+def _example(record: dict, where: str) -> Example:
+    _require_columns(Path(where), list(record))
+    answers = [str(record["output"])]
+    extra = record.get("answers") or []
+    if isinstance(extra, str):
+        extra = [a for a in extra.split("|") if a]
+    answers += [str(a) for a in extra if str(a) not in answers]
+    return Example(input=str(record["input"]), answers=tuple(answers))
 
 
 def _check_sizes(task: TaskData, config: TaskConfig) -> None:
@@ -148,9 +180,13 @@ def _read_ii_file(path: Path, name: str, seed: int) -> list[Example]:
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise TaskDataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}). Fix or replace the file.") from None
+        raise TaskDataError(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}). Fix or replace the file."
+        ) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("examples"), dict):
-        raise TaskDataError(f'{path} has no "examples" mapping. Expected {{"examples": {{"1": {{"input": ..., "output": ...}}}}}}.')
+        raise TaskDataError(
+            f'{path} has no "examples" mapping. Expected {{"examples": {{"1": {{"input": ..., "output": ...}}}}}}.'
+        )
     rng = random.Random(derive_seed(seed, "ii_order", name))
     examples = []
     for key, record in raw["examples"].items():
@@ -186,23 +222,26 @@ def _ii_example(name: str, record: dict, rng: random.Random) -> Example:
 # User files: JSONL or CSV with `input`, `output` and optional `answers`
 
 
-def load_user_task(
+def _read_user_splits(
     path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float
-) -> TaskData:
+) -> tuple[str, RawSplits]:
     path = Path(path or "")
-    examples = read_examples_file(path)
+    records = read_records(path)
     if test_path:
-        test = read_examples_file(Path(test_path))
+        test = read_records(Path(test_path))
     else:
         rng = random.Random(derive_seed(seed, "holdout", path.name))
-        rng.shuffle(examples)
-        cut = max(1, round(len(examples) * test_fraction))
-        test, examples = examples[:cut], examples[cut:]
-    return _split(path.stem, examples, test, seed)
+        rng.shuffle(records)
+        cut = max(1, round(len(records) * test_fraction))
+        test, records = records[:cut], records[cut:]
+    rng = random.Random(derive_seed(seed, "split", path.stem))
+    rng.shuffle(records)
+    half = len(records) // 2
+    return path.stem, {"prompt_gen": records[:half], "validation": records[half:], "test": test}
 
 
-def read_examples_file(path: Path) -> list[Example]:
-    """Read `input`/`output` records; `answers` adds gold answers (JSON list, or `|`-separated in CSV)."""
+def read_records(path: Path) -> list[dict]:
+    """Raw records of a JSONL or CSV task file (`input`, `output`, optional `answers`: a JSON list or `a|b`)."""
     if not path.is_file():
         raise TaskDataError(f"task file {path} not found. Check task.path / task.test_path.")
     suffix = path.suffix.lower()
@@ -210,23 +249,17 @@ def read_examples_file(path: Path) -> list[Example]:
         records = _read_jsonl(path)
     elif suffix == ".csv":
         with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            _require_columns(path, reader.fieldnames or [])
-            records = list(reader)
+            records = list(csv.DictReader(handle))
     else:
         raise TaskDataError(f"task file {path} must end in .jsonl or .csv.")
     if not records:
         raise TaskDataError(f"task file {path} has no examples. Add records with input and output.")
-    examples = []
-    for line, record in enumerate(records, start=1):
-        _require_columns(path, list(record), line)
-        answers = [str(record["output"])]
-        extra = record.get("answers") or []
-        if isinstance(extra, str):
-            extra = [a for a in extra.split("|") if a]
-        answers += [str(a) for a in extra if str(a) not in answers]
-        examples.append(Example(input=str(record["input"]), answers=tuple(answers)))
-    return examples
+    return records
+
+
+def read_examples_file(path: Path) -> list[Example]:
+    """Parsed examples of a task file; a record without input or output is an error naming the file."""
+    return [_example(r, str(path)) for r in read_records(path)]
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -19,3 +19,11 @@ class ModelLoadError(InstructZeroError):
 
 class BlackBoxError(InstructZeroError):
     """The black-box endpoint cannot be used (missing key, unreachable, unknown model)."""
+
+
+class DataValidationError(TaskDataError):
+    """Task data failed its expectations; `report` holds every check and the offending rows."""
+
+    def __init__(self, message: str, report) -> None:
+        super().__init__(message)
+        self.report = report

@@ -18,7 +18,7 @@ from instructzero.accounting import Budget
 from instructzero.blackbox import BlackBox, make_blackbox
 from instructzero.bo import next_soft_prompts, sobol_design, uniform_design
 from instructzero.config import RunConfig
-from instructzero.data import Example, TaskData, load_task
+from instructzero.data import Example, TaskData, read_raw_splits, task_from_raw
 from instructzero.errors import BlackBoxError, ConfigError
 from instructzero.evaluation import TestResult, evaluate_on_test
 from instructzero.generator import InstructionGenerator, exemplar_prompt
@@ -27,17 +27,29 @@ from instructzero.models import SMOLLM2, LoadedModel, load_causal_lm, smollm2_lo
 from instructzero.projection import SoftPromptProjection, sample_projection
 from instructzero.scoring import ResponseCache, score_instructions
 from instructzero.seeding import derive_seed
+from instructzero.validation import DataValidationReport, check_task_data
 
 logger = logging.getLogger(__name__)
+
+
+def load_validated_task(config: RunConfig) -> tuple[TaskData, DataValidationReport | None]:
+    """Read the task, run the data checks on its raw splits (unless disabled), then parse it.
+
+    Raises :class:`DataValidationError` (with the report) when a check fails.
+    """
+    name, raw = read_raw_splits(config.task, config.seed)
+    report = check_task_data(config.task, name, raw) if config.task.validation.enabled else None
+    return task_from_raw(config.task, name, raw), report
 
 
 def preflight(config: RunConfig) -> None:
     """Fail fast, before any step, model load or spending, on errors a user can fix.
 
-    Task data and metric, a budget too small to score one instruction and test it,
-    and for an endpoint: the key variable, then one cheap probe (URL, key, model).
+    Task data (its expectations) and metric, a budget too small to score one
+    instruction and test it, and for an endpoint: the key variable, then one
+    cheap probe (URL, key, model).
     """
-    task = load_task(config.task, config.seed)
+    task, _ = load_validated_task(config)
     bb = config.blackbox
     needed = len(validation_examples(config, task)) + len(task.test)
     if bb.max_calls is not None and bb.max_calls < needed:
@@ -244,7 +256,7 @@ def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
     """Run InstructZero end to end: initial design → BO rounds → best instruction → test score."""
     start = time.perf_counter()
     preflight(config)
-    task = load_task(config.task, config.seed)
+    task, _ = load_validated_task(config)
     lm = load_whitebox(config)
     projection = build_projection(config, lm)
     generator = build_generator(config, projection)

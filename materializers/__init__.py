@@ -6,6 +6,7 @@ JSON), records metadata and, where useful, an HTML dashboard view.
 """
 
 from materializers.candidates import CandidatesMaterializer, HistoryMaterializer
+from materializers.data_validation import DataValidationReportMaterializer
 from materializers.projection import ProjectionMaterializer
 from materializers.result import OptimizationResultMaterializer
 from materializers.soft_prompts import SoftPromptsMaterializer
@@ -13,6 +14,7 @@ from materializers.task import TaskDataMaterializer
 
 __all__ = [
     "CandidatesMaterializer",
+    "DataValidationReportMaterializer",
     "HistoryMaterializer",
     "OptimizationResultMaterializer",
     "ProjectionMaterializer",

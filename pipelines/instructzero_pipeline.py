@@ -23,7 +23,7 @@ from steps import (
 
 @pipeline(enable_cache=True)
 def instructzero_pipeline(config: RunConfig):
-    task = load_task(config)
+    task, _ = load_task(config)
     projection = sample_projection(config)
     history, soft_prompts = initial_design(config)
     for r in range(config.bo.n_rounds + 1):

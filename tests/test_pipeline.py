@@ -73,6 +73,9 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
         assert batch.run_metadata["n_candidates"] == len(batch.load().instructions)
         assert run.steps[f"generate_instructions_round_{r}"].outputs["instructions"][0].load()
         assert set(run.steps[f"update_gp_round_{r}"].outputs) == {"history", "soft_prompts"}
+    validation = run.steps["load_task"].outputs["data_validation"][0]
+    assert validation.run_metadata["success"] is True and validation.run_metadata["n_failed"] == 0
+    assert validation.visualizations and validation.load().checks
     result_artifact = run.steps["evaluate_on_test"].outputs["result"][0]
     assert result_artifact.run_metadata["best_instruction"] == reference.best_instruction
     assert result_artifact.visualizations

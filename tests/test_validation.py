@@ -1,0 +1,113 @@
+"""Data validation with great-expectations: clean data passes, each kind of bad file names its expectation."""
+
+import json
+
+import pytest
+from conftest import II_DIR
+
+from instructzero.config import parse_config
+from instructzero.data import read_raw_splits
+from instructzero.errors import DataValidationError
+from instructzero.loop import load_validated_task
+from instructzero.validation import validate_task_data
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def clean_records(n=60, offset=0):
+    return [{"input": f"{i} plus {i + 1}", "output": str(2 * i + 1)} for i in range(offset, offset + n)]
+
+
+def file_config(path, test_path=None, **validation):
+    task = {"source": "file", "path": str(path), "n_exemplars": 5, "n_validation": 10, "max_test": 100,
+            "validation": validation}  # fmt: skip
+    if test_path:
+        task["test_path"] = str(test_path)
+    return parse_config({"task": task})
+
+
+def failed(config):
+    with pytest.raises(DataValidationError) as info:
+        load_validated_task(config)
+    message = str(info.value)
+    assert "\n" not in message and "failed data validation" in message
+    return info.value.report, message
+
+
+def test_clean_tasks_pass_every_check(tmp_path):
+    for config in (
+        parse_config({}),  # the built-in default
+        parse_config({"task": {"source": "instruction_induction", "name": "antonyms", "data_dir": str(II_DIR)}}),
+        file_config(write_jsonl(tmp_path / "clean.jsonl", clean_records())),
+    ):
+        task, report = load_validated_task(config)
+        assert report.success and report.failures == []
+        assert {c.split for c in report.checks} == {"prompt_gen", "validation", "test"}
+        assert report.rows == {"prompt_gen": len(task.prompt_gen), "validation": len(task.validation),
+                               "test": len(task.test)}  # fmt: skip
+
+
+def test_missing_column_is_reported_as_such(tmp_path):
+    path = write_jsonl(
+        tmp_path / "no_output.jsonl", [{"input": r["input"], "answer": r["output"]} for r in clean_records()]
+    )
+    report, message = failed(file_config(path))
+    assert {(c.expectation, c.column) for c in report.failures} == {("expect_column_to_exist", "output")}
+    assert "expect_column_to_exist(output)" in message
+
+
+def test_empty_and_null_outputs_name_the_rows(tmp_path):
+    records = clean_records()
+    records[3]["output"], records[17]["output"], records[40]["output"] = "", "   ", None
+    report, message = failed(file_config(write_jsonl(tmp_path / "empty.jsonl", records)))
+    kinds = {c.expectation for c in report.failures}
+    assert kinds == {"expect_column_values_to_not_match_regex", "expect_column_values_to_not_be_null"}
+    bad_inputs = {v for c in report.failures for v in c.unexpected_values}
+    assert bad_inputs == {"3 plus 4", "17 plus 18", "40 plus 41"}
+    assert all(c.column == "output" for c in report.failures) and "'17 plus 18'" in message
+
+
+def test_too_few_rows(tmp_path):
+    report, _ = failed(file_config(write_jsonl(tmp_path / "small.jsonl", clean_records(20))))
+    # 20 rows: 6 held out for test (10 needed), 7 left for validation (10 needed).
+    assert {(c.split, c.expectation, c.observed) for c in report.failures} == {
+        ("validation", "expect_table_row_count_to_be_between", 7),
+        ("test", "expect_table_row_count_to_be_between", 6),
+    }
+
+
+def test_leakage_between_validation_and_test(tmp_path):
+    main = write_jsonl(tmp_path / "main.jsonl", clean_records(60))
+    test = write_jsonl(tmp_path / "test.jsonl", clean_records(20, offset=50) + clean_records(20, offset=100))
+    report, message = failed(file_config(main, test))
+    assert [(c.split, c.expectation) for c in report.failures] == [
+        ("validation", "expect_column_values_to_not_be_in_set")
+    ]
+    name, raw = read_raw_splits(file_config(main, test).task, 0)
+    test_inputs = {r["input"] for r in raw["test"]}
+    leaked = {r["input"] for r in raw["validation"]} & test_inputs
+    assert set(report.failures[0].unexpected_values) == leaked and leaked
+    # A tolerated share of leakage passes.
+    assert validate_task_data(file_config(main, test, max_leak_rate=0.5).task, name, raw).success
+
+
+def test_duplicates_over_the_threshold(tmp_path):
+    records = clean_records(40) + clean_records(20)  # a third of the rows repeat an input
+    # Leakage tolerated here: repeated inputs also land in both validation and test.
+    report, _ = failed(file_config(write_jsonl(tmp_path / "dups.jsonl", records), max_leak_rate=1.0))
+    kinds = {c.expectation for c in report.failures}
+    assert kinds == {"expect_column_proportion_of_unique_values_to_be_between"}
+    assert all(c.column == "input" and c.observed < 0.9 for c in report.failures)
+    _, raw = read_raw_splits(file_config(tmp_path / "dups.jsonl").task, 0)
+    assert validate_task_data(
+        file_config(tmp_path / "dups.jsonl", max_duplicate_rate=0.5, max_leak_rate=1.0).task, "dups", raw
+    ).success
+
+
+def test_checks_can_be_disabled(tmp_path):
+    path = write_jsonl(tmp_path / "small.jsonl", clean_records(20))
+    task, report = load_validated_task(file_config(path, enabled=False))
+    assert report is None and len(task.validation) == 7
