@@ -53,14 +53,28 @@ def run_pipeline(
         save_failed_validation(exc)
         raise
     ensure_source_root()
+    from zenml import Model
+
     from pipelines import instructzero_pipeline
 
-    options: dict = {"enable_cache": step_cache}
+    model = Model(
+        name=config.registry_model_name,
+        description=f"InstructZero instructions for task '{config.task.name}' (black box {config.blackbox.model})",
+        tags=["instructzero", f"task:{config.task.name}"],
+    )
+    options: dict = {"enable_cache": step_cache, "model": model}
     if run_name:
         options["run_name"] = run_name
     run = instructzero_pipeline.with_options(**options)(config=config)
     result = run.steps["evaluate_on_test"].outputs["result"][0].load()
     return result, str(run.id)
+
+
+def registry_decision(run_id: str) -> str:
+    from zenml.client import Client
+
+    meta = Client().get_pipeline_run(run_id).steps["promote"].run_metadata
+    return f"{meta['model']} version {meta['version']} -> {meta['stage']}: {meta['reason']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ZenML run {run_id}: `zenml pipeline runs list`, "
                 "`zenml login --local` for the dashboard (needs zenml[server])"
             )
+            print(f"registry:          {registry_decision(run_id)}")
     except InstructZeroError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

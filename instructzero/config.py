@@ -176,6 +176,15 @@ class EvaluationConfig(StrictModel):
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
 
 
+class RegistryConfig(StrictModel):
+    """Where the pipeline registers its best instruction (the ZenML Model Control Plane)."""
+
+    #: Model name in the registry; default `instructzero-<task name>`.
+    model_name: str | None = None
+    #: Promote to production even when the test score does not beat the current one.
+    force_promotion: bool = False
+
+
 class RunConfig(StrictModel):
     seed: int = 0
     task: TaskConfig = TaskConfig()
@@ -184,6 +193,11 @@ class RunConfig(StrictModel):
     blackbox: BlackBoxConfig = BlackBoxConfig()
     bo: BOConfig = BOConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+    @property
+    def registry_model_name(self) -> str:
+        return self.registry.model_name or f"instructzero-{self.task.name}"
 
     @property
     def max_instructions(self) -> int:

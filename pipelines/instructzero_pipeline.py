@@ -15,6 +15,7 @@ from steps import (
     generate_instructions,
     initial_design,
     load_task,
+    promote,
     sample_projection,
     score_instructions,
     update_gp,
@@ -32,4 +33,6 @@ def instructzero_pipeline(config: RunConfig):
             config, task, history, soft_prompts, instructions, r, id=f"score_instructions_round_{r}"
         )
         history, soft_prompts = update_gp(config, history, candidates, r + 1, id=f"update_gp_round_{r}")
-    return evaluate_on_test(config, task, projection, history)
+    result = evaluate_on_test(config, task, projection, history)
+    promote(config, task, result)
+    return result

@@ -4,6 +4,7 @@ from steps.evaluate_on_test import evaluate_on_test
 from steps.generate_instructions import generate_instructions
 from steps.initial_design import initial_design
 from steps.load_task import load_task
+from steps.promote import promote
 from steps.sample_projection import sample_projection
 from steps.score_instructions import score_instructions
 from steps.update_gp import update_gp
@@ -13,6 +14,7 @@ __all__ = [
     "generate_instructions",
     "initial_design",
     "load_task",
+    "promote",
     "sample_projection",
     "score_instructions",
     "update_gp",
