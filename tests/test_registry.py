@@ -38,21 +38,29 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
     answers = {"now": hashed_answer}
     with FakeOpenAIServer(lambda prompt: answers["now"](prompt)) as server:
 
-        def run(name):
-            return run_pipeline(tiny_config(tiny_lm_dir, server.base_url, tmp_path / f"{name}.sqlite"))
+        def run(name, max_test=15):
+            config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / f"{name}.sqlite")
+            return run_pipeline(
+                config.model_copy(update={"task": config.task.model_copy(update={"max_test": max_test})})
+            )
 
         first, first_id = run("first")
         answers["now"] = wrong
         worse, _ = run("worse")
         answers["now"] = right
         better, better_id = run("better")
+        # A different test split: production's instruction is re-scored on it before comparing (a tie stays).
+        answers["now"] = wrong
+        other_split, _ = run("other_split", max_test=12)
 
     assert 0 < first.test.score < 1 and worse.test.score == 0 and better.test.score == 1
     versions = {v.number: v for v in Client().list_model_versions("instructzero-sum").items}
     assert versions[1].stage == ModelStages.ARCHIVED  # the first production version, replaced
-    assert versions[2].stage == ModelStages.STAGING
+    assert versions[2].stage == ModelStages.ARCHIVED  # staging holds one version: the newest candidate (4)
     assert versions[3].stage == ModelStages.PRODUCTION
     assert "does not beat production version 1" in versions[2].run_metadata["promotion"]
+    assert versions[4].stage == ModelStages.STAGING and other_split.test.score == 0
+    assert "production version 3 (re-scored)'s 0.000" in versions[4].run_metadata["promotion"]
     meta = versions[3].run_metadata
     assert meta["instruction"] == better.best_instruction and meta["run_id"] == better_id
     assert meta["test_score"] == 1.0 and meta["blackbox_model"] == "stub-model" and meta["seed"] == 5
