@@ -43,16 +43,14 @@ class NoProductionPrompt(LookupError):
     """The task has no version in production yet."""
 
 
-def model_name_for(task: str) -> str:
-    return f"instructzero-{task}"
-
-
 def production_prompt(task: str, model_name: str | None = None) -> ProductionPrompt:
     """The instruction in production for `task`, exactly as the pipeline stored it."""
     from zenml.client import Client
     from zenml.enums import ModelStages
 
-    name = model_name or model_name_for(task)
+    from instructzero.config import default_registry_model_name
+
+    name = model_name or default_registry_model_name(task)
     try:
         version = Client().get_model_version(name, ModelStages.PRODUCTION)
     except KeyError:

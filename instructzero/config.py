@@ -176,6 +176,11 @@ class EvaluationConfig(StrictModel):
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
 
 
+def default_registry_model_name(task: str) -> str:
+    """The registry model of a task's instructions (shared by the pipeline and its consumers)."""
+    return f"instructzero-{task}"
+
+
 class RegistryConfig(StrictModel):
     """Where the pipeline registers its best instruction (the ZenML Model Control Plane)."""
 
@@ -197,7 +202,7 @@ class RunConfig(StrictModel):
 
     @property
     def registry_model_name(self) -> str:
-        return self.registry.model_name or f"instructzero-{self.task.name}"
+        return self.registry.model_name or default_registry_model_name(self.task.name)
 
     @property
     def max_instructions(self) -> int:

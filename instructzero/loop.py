@@ -42,19 +42,20 @@ def load_validated_task(config: RunConfig) -> tuple[TaskData, DataValidationRepo
     return task_from_raw(config.task, name, raw), report
 
 
-def preflight(config: RunConfig) -> None:
+def preflight(config: RunConfig) -> TaskData:
     """Fail fast, before any step, model load or spending, on errors a user can fix.
 
     Task data (its expectations) and metric, a budget too small to score one
     instruction and test it, and for an endpoint: the key variable, then one
-    cheap probe (URL, key, model).
+    cheap probe (URL, key, model). Returns the validated task.
     """
     task, _ = load_validated_task(config)
     bb = config.blackbox
-    needed = len(validation_examples(config, task)) + len(task.test)
+    n_validation = len(validation_examples(config, task))
+    needed = n_validation + len(task.test)
     if bb.max_calls is not None and bb.max_calls < needed:
         raise ConfigError(
-            f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({len(validation_examples(config, task))}"
+            f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({n_validation}"
             f" validation calls) and test it ({len(task.test)} calls): raise it to at least {needed}."
         )
     if bb.backend == "openai":
@@ -64,6 +65,7 @@ def preflight(config: RunConfig) -> None:
     for model in (config.whitebox.model, config.blackbox.model if config.blackbox.backend == "local" else None):
         if model == SMOLLM2:
             smollm2_location()
+    return task
 
 
 def load_whitebox(config: RunConfig) -> LoadedModel:
@@ -227,7 +229,8 @@ class OptimizationResult:
     @property
     def stop_reason(self) -> str:
         if self.history.budget_exhausted:
-            return f"budget reached ({self.config.blackbox.max_calls or '-'} calls / ${self.config.blackbox.max_cost_usd or '-'})"
+            bb = self.config.blackbox
+            return f"budget reached ({Budget(bb.max_calls, bb.max_cost_usd).describe()})"
         if self.validation_score >= self.config.bo.stop_at_score:
             return f"validation score reached {self.config.bo.stop_at_score:g}"
         return "all rounds done"
@@ -255,8 +258,7 @@ class OptimizationResult:
 def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
     """Run InstructZero end to end: initial design → BO rounds → best instruction → test score."""
     start = time.perf_counter()
-    preflight(config)
-    task, _ = load_validated_task(config)
+    task = preflight(config)
     lm = load_whitebox(config)
     projection = build_projection(config, lm)
     generator = build_generator(config, projection)

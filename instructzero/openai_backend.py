@@ -59,9 +59,12 @@ class _Malformed(Exception):
 class _Failure(Exception):
     """Why one request failed, and whether trying again can help."""
 
-    def __init__(self, reason: str, retryable: bool, retry_after: float | None = None, kind: str = "status") -> None:
+    def __init__(
+        self, reason: str, retryable: bool, retry_after: float | None = None, kind: str = "status", status: int = 0
+    ) -> None:
         super().__init__(reason)
         self.reason, self.retryable, self.retry_after, self.kind = reason, retryable, retry_after, kind
+        self.status = status
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -94,9 +97,13 @@ def _classify(exc: BaseException, timeout_s: float) -> _Failure:
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, getattr(exc, "code", None)
         if status == 429 and code == "insufficient_quota":
-            return _Failure("HTTP 429 insufficient_quota: the account is out of credit; check billing", False)
+            return _Failure(
+                "HTTP 429 insufficient_quota: the account is out of credit; check billing", False, status=429
+            )
         retryable = status == 429 or status >= 500 or status in _RETRY_STATUSES
-        return _Failure(f"HTTP {status}: {exc.message}", retryable, retry_after_seconds(exc.response.headers))
+        return _Failure(
+            f"HTTP {status}: {exc.message}", retryable, retry_after_seconds(exc.response.headers), status=status
+        )
     if isinstance(exc, _Malformed | ValueError):  # includes json.JSONDecodeError
         return _Failure(f"malformed response ({exc})", True, kind="malformed")
     raise exc
@@ -165,9 +172,9 @@ class OpenAIBlackBox:
                 f"cannot reach {self.base_url} after {attempts} attempts ({failure.reason}). "
                 "Check blackbox.base_url and that the server is up; answers so far are cached, rerun to resume."
             )
-        if "HTTP 401" in failure.reason:
+        if failure.status == 401:
             return BlackBoxError(f"{self.base_url} rejected the API key. Check the key in ${self.api_key_env}.")
-        if "HTTP 404" in failure.reason:
+        if failure.status == 404:
             return BlackBoxError(f"{self.base_url} does not serve model '{self.model}'. Check blackbox.model.")
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         return BlackBoxError(

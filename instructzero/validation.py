@@ -95,9 +95,18 @@ def _import_gx():
     return gx
 
 
+def _min_rows(config: TaskConfig) -> dict[str, int]:
+    """Rows each split needs: κ exemplars, the validation subset, a test set."""
+    return {
+        "prompt_gen": config.n_exemplars,
+        "validation": config.n_validation,
+        "test": config.validation.min_test_rows,
+    }
+
+
 def _suite(gx, name: str, split: str, columns: list[str], config: TaskConfig, test_inputs: list[str]):
     e, v = gx.expectations, config.validation
-    min_rows = {"prompt_gen": config.n_exemplars, "validation": config.n_validation, "test": v.min_test_rows}[split]
+    min_rows = _min_rows(config)[split]
     suite = gx.ExpectationSuite(name=name)
     for column in REQUIRED_COLUMNS:
         suite.add_expectation(e.ExpectColumnToExist(column=column))
@@ -156,7 +165,7 @@ def validate_task_data(config: TaskConfig, name: str, raw: RawSplits) -> DataVal
         task=name,
         checks=checks,
         thresholds={
-            "min_rows": {"prompt_gen": config.n_exemplars, "validation": config.n_validation, "test": v.min_test_rows},
+            "min_rows": _min_rows(config),
             "max_duplicate_rate": v.max_duplicate_rate,
             "max_leak_rate": v.max_leak_rate,
         },  # fmt: skip

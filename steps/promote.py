@@ -26,7 +26,8 @@ def promote(
     """
     version = get_step_context().model
     fingerprint = split_fingerprint(task.test, task.metric)
-    identity = make_blackbox(config.blackbox).identity
+    blackbox = make_blackbox(config.blackbox)
+    identity = blackbox.identity
     metadata = registry_metadata(config, result, fingerprint, identity, str(get_step_context().pipeline_run.id))
     version.log_metadata(metadata)
 
@@ -39,7 +40,7 @@ def promote(
         if meta.get("test_fingerprint") != fingerprint or meta.get("blackbox_identity") != identity:
             # Not comparable as stored: re-score production's instruction on this split and black box.
             with step_response_cache(config.blackbox) as cache:
-                rescored = evaluate_on_test(str(meta["instruction"]), task.test, make_blackbox(config.blackbox),
+                rescored = evaluate_on_test(str(meta["instruction"]), task.test, blackbox,
                                             task.metric, cache, n_bootstrap=10)  # fmt: skip
             incumbent_score = rescored.score
             incumbent_version += " (re-scored)"

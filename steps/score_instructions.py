@@ -30,7 +30,18 @@ def score_instructions(
     if not instructions:  # the run stopped early: nothing to score, nothing to pay
         batch = Candidates(round_index, soft_prompts, [], np.zeros((0, len(examples))), [])
     else:
-        batch = _score(config, task, history, soft_prompts, instructions, round_index)
+        with step_response_cache(config.blackbox) as cache:
+            batch = loop.score_candidates(
+                round_index,
+                soft_prompts,
+                instructions,
+                examples,
+                make_blackbox(config.blackbox),
+                task.metric,
+                cache,
+                progress=True,
+                budget=loop.make_budget(config, task, history),
+            )
     log_metadata(
         metadata={
             "calls": batch.calls,
@@ -45,20 +56,3 @@ def score_instructions(
         }
     )
     return batch
-
-
-def _score(
-    config: RunConfig, task: TaskData, history: History, soft_prompts: np.ndarray, instructions: list[str], r: int
-) -> Candidates:
-    with step_response_cache(config.blackbox) as cache:
-        return loop.score_candidates(
-            r,
-            soft_prompts,
-            instructions,
-            loop.validation_examples(config, task),
-            make_blackbox(config.blackbox),
-            task.metric,
-            cache,
-            progress=True,
-            budget=loop.make_budget(config, task, history),
-        )
