@@ -49,6 +49,7 @@ def production_prompt(task: str, model_name: str | None = None) -> ProductionPro
     from zenml.enums import ModelStages
 
     from instructzero.config import default_registry_model_name
+    from instructzero.registry import RegistryRecord
 
     name = model_name or default_registry_model_name(task)
     try:
@@ -57,19 +58,19 @@ def production_prompt(task: str, model_name: str | None = None) -> ProductionPro
         raise NoProductionPrompt(
             f"no production version of model '{name}': run the pipeline for task '{task}' first"
         ) from None
-    meta = version.run_metadata
+    record = RegistryRecord.from_metadata(version.run_metadata)
     instruction = version.get_artifact("best_instruction").load()
     return ProductionPrompt(
-        task=str(meta.get("task", task)),
+        task=record.task,
         instruction=instruction,
         model_name=name,
         version=str(version.number),
-        validation_score=float(meta["validation_score"]),
-        test_score=float(meta["test_score"]),
-        test_ci_low=float(meta["test_ci_low"]),
-        test_ci_high=float(meta["test_ci_high"]),
-        blackbox_model=str(meta["blackbox_model"]),
-        run_id=str(meta["run_id"]),
+        validation_score=record.validation_score,
+        test_score=record.test_score,
+        test_ci_low=record.test_ci_low,
+        test_ci_high=record.test_ci_high,
+        blackbox_model=record.blackbox_model,
+        run_id=record.run_id,
     )
 
 

@@ -13,8 +13,10 @@ os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instructzero.config import RunConfig, load_config  # noqa: E402
+from instructzero.data_validation import FAILED_REPORT_ARTIFACT  # noqa: E402
 from instructzero.errors import DataValidationError, InstructZeroError  # noqa: E402
-from instructzero.loop import OptimizationResult, preflight  # noqa: E402
+from instructzero.preflight import preflight  # noqa: E402
+from instructzero.result import OptimizationResult  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -33,10 +35,9 @@ def save_failed_validation(exc: DataValidationError) -> None:
     from zenml import save_artifact
 
     import materializers  # noqa: F401
-    from steps.load_task import FAILED_VALIDATION_ARTIFACT
 
-    artifact = save_artifact(exc.report, name=FAILED_VALIDATION_ARTIFACT, tags=[f"task:{exc.report.task}"])
-    exc.args = (f"{exc.args[0]} (report: artifact {FAILED_VALIDATION_ARTIFACT} version {artifact.version})",)
+    artifact = save_artifact(exc.report, name=FAILED_REPORT_ARTIFACT, tags=[f"task:{exc.report.task}"])
+    exc.args = (f"{exc.args[0]} (report: artifact {FAILED_REPORT_ARTIFACT} version {artifact.version})",)
 
 
 def run_pipeline(

@@ -23,9 +23,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fake_openai import FakeOpenAIServer  # noqa: E402
 
-from instructzero.data import Example  # noqa: E402
 from instructzero.openai_backend import OpenAIBlackBox  # noqa: E402
-from instructzero.scoring import ResponseCache, score_instructions  # noqa: E402
+from instructzero.response_cache import ResponseCache  # noqa: E402
+from instructzero.scoring import score_zero_shot  # noqa: E402
+from instructzero.task import Example  # noqa: E402
 
 
 def answer(prompt: str) -> str:
@@ -53,7 +54,7 @@ def main() -> None:
             bb = OpenAIBlackBox(server.base_url, server.model, api_key_env=None, max_concurrency=concurrency)
             before = len(server.requests)
             start = time.perf_counter()
-            report = score_instructions(instructions, examples, bb, "exact_match", cache)
+            report = score_zero_shot(instructions, examples, bb, "exact_match", cache)
             return time.perf_counter() - start, len(server.requests) - before, float(report.means.mean())
 
         seq, seq_requests, seq_mean = run(1, ResponseCache())

@@ -28,13 +28,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ZENML_CONFIG_PATH"] = str(Path(tmp) / "zenml")
         from instructzero import load_config, optimize
-        from instructzero.loop import load_whitebox
+        from instructzero.models import load_causal_lm
         from run import run_pipeline
 
         def with_cache(name: str):
             return load_config(args.config, overrides={"blackbox": {"cache_path": str(Path(tmp) / name)}})
 
-        load_whitebox(with_cache("warm"))  # model load and conversion are not what we measure
+        load_causal_lm(with_cache("warm").whitebox.model)  # model load and conversion are not what we measure
         start = time.perf_counter()
         reference = optimize(with_cache("inprocess.sqlite"))
         t_inprocess = time.perf_counter() - start

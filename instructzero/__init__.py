@@ -1,7 +1,8 @@
 """InstructZero: instruction optimization for black-box LLMs through soft prompts and BO.
 
 Core library; nothing here imports ZenML. Model loading is offline by default:
-`HF_HUB_OFFLINE=1` unless the environment already sets it.
+`HF_HUB_OFFLINE=1` unless the environment already sets it. The top-level names
+are imported on first use, so that reading a config does not load torch.
 """
 
 import os
@@ -9,7 +10,20 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from instructzero.config import RunConfig, load_config  # noqa: E402
-from instructzero.loop import OptimizationResult, optimize  # noqa: E402
-
 __all__ = ["OptimizationResult", "RunConfig", "load_config", "optimize"]
+
+
+def __getattr__(name: str):
+    if name in ("RunConfig", "load_config"):
+        from instructzero import config
+
+        return getattr(config, name)
+    if name == "OptimizationResult":
+        from instructzero.result import OptimizationResult
+
+        return OptimizationResult
+    if name == "optimize":
+        from instructzero.loop import optimize
+
+        return optimize
+    raise AttributeError(f"module 'instructzero' has no attribute {name!r}")

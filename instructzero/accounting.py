@@ -8,28 +8,35 @@ so a cost cap is overshot by at most the in-flight requests' estimate error.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 
-from instructzero.config import TokenPrice
+from instructzero.config import BlackBoxConfig, TokenPrice
 
 
 @dataclass(frozen=True)
 class Spend:
-    """Calls paid for and their tokens and cost (cache hits are free and not counted)."""
+    """What black-box work cost: the one accounting record of scores, batches, tests and runs.
+
+    `calls` are requests paid for (each answered once, however many attempts it
+    took); `cache_hits` are answers reused for free; `retries` are the extra
+    attempts the paid calls needed. Spends add up with `+`.
+    """
 
     calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
     def __add__(self, other: Spend) -> Spend:
-        return Spend(
-            self.calls + other.calls,
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.cost_usd + other.cost_usd,
-        )
+        return Spend(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+    def as_metadata(self) -> dict[str, int | float]:
+        """The fields by name, for step and artifact metadata and JSON records."""
+        return dataclasses.asdict(self)
 
 
 class Budget:
@@ -84,7 +91,8 @@ class Budget:
         cost = self.price.cost(prompt_tokens, completion_tokens)
         with self._lock:
             self.in_flight -= 1
-            self.spent = self.spent + Spend(1, prompt_tokens, completion_tokens, cost)
+            self.spent = self.spent + Spend(calls=1, prompt_tokens=prompt_tokens,
+                                            completion_tokens=completion_tokens, cost_usd=cost)  # fmt: skip
         return cost
 
     def release(self) -> None:
@@ -93,6 +101,16 @@ class Budget:
             self.in_flight -= 1
 
     def describe(self) -> str:
-        caps = [f"{self.max_calls} calls" if self.max_calls is not None else "",
-                f"${self.max_cost_usd:g}" if self.max_cost_usd is not None else ""]  # fmt: skip
-        return " / ".join(c for c in caps if c) or "no cap"
+        return describe_caps(self.max_calls, self.max_cost_usd)
+
+    @classmethod
+    def for_run(cls, config: BlackBoxConfig, spent: Spend = Spend(), reserve_calls: int = 0) -> Budget:
+        """The run's caps from its black-box config, minus what it `spent`, holding back `reserve_calls`."""
+        return cls(config.max_calls, config.max_cost_usd, config.price, spent=spent, reserve_calls=reserve_calls)
+
+
+def describe_caps(max_calls: int | None, max_cost_usd: float | None) -> str:
+    """The run's spending caps in words, e.g. `200 calls / $5`."""
+    caps = [f"{max_calls} calls" if max_calls is not None else "",
+            f"${max_cost_usd:g}" if max_cost_usd is not None else ""]  # fmt: skip
+    return " / ".join(c for c in caps if c) or "no cap"

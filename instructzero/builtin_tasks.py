@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from instructzero.data import Example
 from instructzero.errors import TaskDataError
+from instructzero.task import Example
 
 
 def _sum(rng: random.Random) -> list[Example]:

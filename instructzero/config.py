@@ -32,8 +32,8 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataValidationConfig(StrictModel):
-    """Thresholds of the data checks run before anything is generated or paid for.
+class DataChecksConfig(StrictModel):
+    """Thresholds of the data checks (great-expectations) run before anything is generated or paid for.
 
     Minimum rows per split follow from the task config: κ exemplars for
     `prompt_gen`, the validation subset for `validation`, `min_test_rows` for `test`.
@@ -63,7 +63,7 @@ class TaskConfig(StrictModel):
     n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
     n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
     max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
-    validation: DataValidationConfig = DataValidationConfig()
+    checks: DataChecksConfig = DataChecksConfig()
 
     @model_validator(mode="after")
     def _source_fields(self) -> TaskConfig:
@@ -159,13 +159,14 @@ class BlackBoxConfig(StrictModel):
 
 
 class BOConfig(StrictModel):
-    """Budget and search strategy. Budget = n_init + n_rounds × batch_size instructions."""
+    """Budget and search strategy. Budget = n_init + n_rounds × q instructions."""
 
     strategy: Literal["bo", "uniform"] = "bo"
     kernel: Literal["coupled", "matern"] = "coupled"
     n_init: int = Field(25, ge=2)
     n_rounds: int = Field(5, ge=0)
-    batch_size: int = Field(25, ge=1)
+    #: Soft prompts proposed per round (BoTorch's q).
+    q: int = Field(25, ge=1)
     num_restarts: int = Field(8, ge=1)
     raw_samples: int = Field(256, ge=1)
     stop_at_score: float = Field(1.0, gt=0.0, le=1.0)
@@ -207,7 +208,7 @@ class RunConfig(StrictModel):
     @property
     def max_instructions(self) -> int:
         """Number of instructions scored on the validation subset at most."""
-        return self.bo.n_init + self.bo.n_rounds * self.bo.batch_size
+        return self.bo.n_init + self.bo.n_rounds * self.bo.q
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:

@@ -1,10 +1,4 @@
-"""Task data: examples, the three splits, and the loaders for each source.
-
-A task has three splits (Chen et al., 2024, Sec. 4):
-
-- ``prompt_gen``: examples the κ exemplars shown to the white-box model come from,
-- ``validation``: examples the fixed validation subset comes from (the BO objective),
-- ``test``: held-out examples the best instruction is finally scored on.
+"""Task loaders: raw splits from each source, then parsed into a :class:`TaskData`.
 
 Sources: tasks the project builds itself (:mod:`instructzero.builtin_tasks`), the
 instruction-induction JSON format (``induce/`` → prompt_gen + validation,
@@ -19,66 +13,19 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
+from instructzero.builtin_tasks import builtin_examples
 from instructzero.config import TaskConfig
 from instructzero.errors import TaskDataError
 from instructzero.metrics import metric_for_task, resolve_metric
 from instructzero.seeding import derive_seed
-
-
-class Example(BaseModel):
-    """One input with every acceptable answer; ``answers[0]`` is the canonical output."""
-
-    model_config = ConfigDict(frozen=True)
-
-    input: str
-    answers: tuple[str, ...]
-
-    @property
-    def output(self) -> str:
-        return self.answers[0]
-
-    @field_validator("answers")
-    @classmethod
-    def _non_empty(cls, answers: tuple[str, ...]) -> tuple[str, ...]:
-        if not answers:
-            raise ValueError("an example needs at least one answer")
-        return answers
-
-
-class TaskData(BaseModel):
-    """A task split three ways, with the metric its instructions are scored by."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    metric: str
-    prompt_gen: tuple[Example, ...]
-    validation: tuple[Example, ...]
-    test: tuple[Example, ...]
-
-    def exemplars(self, k: int, seed: int) -> tuple[Example, ...]:
-        """κ exemplars for the white-box prompt, drawn once per run."""
-        rng = random.Random(derive_seed(seed, "exemplars"))
-        return tuple(rng.sample(self.prompt_gen, min(k, len(self.prompt_gen))))
-
-    def validation_subset(self, m: int, seed: int) -> tuple[Example, ...]:
-        """The fixed validation subset: same examples, same order, for every instruction."""
-        rng = random.Random(derive_seed(seed, "validation_subset"))
-        return tuple(rng.sample(self.validation, min(m, len(self.validation))))
-
-    def test_subset(self, m: int) -> tuple[Example, ...]:
-        return self.test[:m]
-
+from instructzero.task import SPLITS, Example, TaskData
 
 #: A task before parsing: split name -> raw records (`input`, `output`, optional `answers`).
 RawSplits = dict[str, list[dict]]
-SPLITS = ("prompt_gen", "validation", "test")
 
 
 def load_task(config: TaskConfig, seed: int) -> TaskData:
-    """Load and split the task a run config names."""
+    """Load and split the task a run config names, without the data checks (see `data_validation`)."""
     name, raw = read_raw_splits(config, seed)
     return task_from_raw(config, name, raw)
 
@@ -86,8 +33,6 @@ def load_task(config: TaskConfig, seed: int) -> TaskData:
 def read_raw_splits(config: TaskConfig, seed: int) -> tuple[str, RawSplits]:
     """The task's splits as raw records, before any column is required: what data validation checks."""
     if config.source == "builtin":
-        from instructzero.builtin_tasks import builtin_examples
-
         pool = builtin_examples(config.name, seed=derive_seed(seed, "builtin_task"))
         test_n = min(config.max_test, max(1, round(len(pool) * config.test_fraction)))
         task = _split(config.name, pool[test_n:], pool[:test_n], seed)
@@ -107,7 +52,7 @@ def task_from_raw(config: TaskConfig, name: str, raw: RawSplits) -> TaskData:
     splits = {split: tuple(_example(r, name) for r in raw[split]) for split in SPLITS}
     splits["test"] = splits["test"][: config.max_test]
     task = TaskData(name=name, metric=metric, **splits)
-    _check_sizes(task, config)
+    _check_sizes(task)
     return task
 
 
@@ -116,7 +61,7 @@ def _record(example: Example) -> dict:
 
 
 def _example(record: dict, where: str) -> Example:
-    _require_columns(Path(where), list(record))
+    _require_columns(where, list(record))
     answers = [str(record["output"])]
     extra = record.get("answers") or []
     if isinstance(extra, str):
@@ -125,8 +70,8 @@ def _example(record: dict, where: str) -> Example:
     return Example(input=str(record["input"]), answers=tuple(answers))
 
 
-def _check_sizes(task: TaskData, config: TaskConfig) -> None:
-    for split in ("prompt_gen", "validation", "test"):
+def _check_sizes(task: TaskData) -> None:
+    for split in SPLITS:
         if not getattr(task, split):
             raise TaskDataError(
                 f"task '{task.name}': the {split} split is empty. Provide more examples "
@@ -257,11 +202,6 @@ def read_records(path: Path) -> list[dict]:
     return records
 
 
-def read_examples_file(path: Path) -> list[Example]:
-    """Parsed examples of a task file; a record without input or output is an error naming the file."""
-    return [_example(r, str(path)) for r in read_records(path)]
-
-
 def _read_jsonl(path: Path) -> list[dict]:
     records = []
     for line_no, line in enumerate(path.read_text().splitlines(), start=1):
@@ -277,8 +217,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def _require_columns(path: Path, columns: list[str], line: int | None = None) -> None:
+def _require_columns(where: str, columns: list[str]) -> None:
     missing = [c for c in ("input", "output") if c not in columns]
     if missing:
-        where = f"{path}:{line}" if line else str(path)
         raise TaskDataError(f"{where} is missing column(s) {', '.join(missing)}. Every example needs input and output.")

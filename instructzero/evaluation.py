@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instructzero.accounting import Budget
+from instructzero.accounting import Budget, Spend
 from instructzero.blackbox import BlackBox
-from instructzero.config import TokenPrice
-from instructzero.data import Example
-from instructzero.scoring import ResponseCache, score_instructions
+from instructzero.config import EvaluationConfig, TokenPrice
+from instructzero.errors import BlackBoxError
+from instructzero.history import History
+from instructzero.response_cache import ResponseCache
+from instructzero.scoring import score_zero_shot
+from instructzero.seeding import derive_seed
+from instructzero.task import Example
 
 #: Bootstrap resamples for the test-score interval; 1000 puts the Monte-Carlo
 #: error of a 95% percentile bound well below one test example's weight.
@@ -20,6 +24,10 @@ DEFAULT_BOOTSTRAP_SAMPLES = 1000
 
 @dataclass
 class TestResult:
+    """One instruction's zero-shot score on the test split, with its bootstrap interval."""
+
+    __test__ = False  # not a pytest test class
+
     instruction: str
     score: float
     ci_low: float
@@ -28,11 +36,7 @@ class TestResult:
     #: `t` per-example scores on the test split.
     per_example: np.ndarray
     answers: list[str]
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    retries: int = 0
-    cost_usd: float = 0.0
+    spend: Spend = Spend()
 
 
 def bootstrap_ci(
@@ -47,14 +51,13 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def evaluate_on_test(
+def score_on_test(
     instruction: str,
     test: Sequence[Example],
     blackbox: BlackBox,
     metric: str,
     cache: ResponseCache,
-    n_bootstrap: int = DEFAULT_BOOTSTRAP_SAMPLES,
-    confidence: float = 0.95,
+    evaluation: EvaluationConfig = EvaluationConfig(),
     seed: int = 0,
     progress: bool = False,
     price: TokenPrice | None = None,
@@ -62,23 +65,38 @@ def evaluate_on_test(
     """Zero-shot test score of one instruction with a bootstrap confidence interval.
 
     Not capped by the run's budget: scoring held its calls in reserve for this.
+    The interval's resamples come from `derive_seed(seed, "bootstrap")`.
     """
-    report = score_instructions(
-        [instruction], test, blackbox, metric, cache, progress=progress, budget=Budget(price=price)
-    )
+    report = score_zero_shot([instruction], test, blackbox, metric, cache, progress=progress, budget=Budget(price=price))
     per_example = report.scores[0]
-    low, high = bootstrap_ci(per_example, n_bootstrap, confidence, seed)
+    seed = derive_seed(seed, "bootstrap")
+    low, high = bootstrap_ci(per_example, evaluation.bootstrap_samples, evaluation.confidence, seed)
     return TestResult(
         instruction=instruction,
         score=float(per_example.mean()),
         ci_low=low,
         ci_high=high,
-        confidence=confidence,
+        confidence=evaluation.confidence,
         per_example=per_example,
         answers=report.answers[0],
-        calls=report.calls,
-        prompt_tokens=report.prompt_tokens,
-        completion_tokens=report.completion_tokens,
-        retries=report.retries,
-        cost_usd=report.cost_usd,
+        spend=report.spend,
     )
+
+
+def score_best_on_test(
+    history: History,
+    test: Sequence[Example],
+    blackbox: BlackBox,
+    metric: str,
+    cache: ResponseCache,
+    evaluation: EvaluationConfig,
+    seed: int,
+    progress: bool = False,
+    price: TokenPrice | None = None,
+) -> TestResult:
+    """The test score of the run's best validation instruction (ties → the latest)."""
+    if not history.instructions:
+        raise BlackBoxError(
+            "the budget ran out before any instruction was fully scored: raise blackbox.max_calls or max_cost_usd."
+        )
+    return score_on_test(history.best_instruction, test, blackbox, metric, cache, evaluation, seed, progress, price)

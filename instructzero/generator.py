@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from instructzero.data import Example
-from instructzero.models import LoadedModel
+from instructzero.config import WhiteBoxConfig
+from instructzero.models import LoadedModel, load_causal_lm
 from instructzero.projection import SoftPromptProjection
+from instructzero.task import Example
 
 INSTRUCTION_PREFIX = "The instruction was to"
 #: Greedy completions are cut here: the reference budget for one instruction.
@@ -44,7 +45,7 @@ class InstructionGenerator:
 
     Example:
         >>> lm = load_causal_lm("smollm2")
-        >>> gen = InstructionGenerator(lm, sample_projection(10, 5, lm.hidden_size, seed=0))
+        >>> gen = InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size, seed=0))
         >>> gen.generate(torch.zeros(2, 10), exemplar_prompt(task.exemplars(5, seed=0)))
     """
 
@@ -66,6 +67,12 @@ class InstructionGenerator:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
+
+    @classmethod
+    def from_config(cls, whitebox: WhiteBoxConfig, projection: SoftPromptProjection) -> InstructionGenerator:
+        """The configured white box (loaded once per process) behind `projection`."""
+        lm = load_causal_lm(whitebox.model, whitebox.gguf_file, whitebox.device)
+        return cls(lm, projection, whitebox.max_new_tokens, whitebox.batch_size, whitebox.use_chat_template)
 
     def format_text(self, text: str) -> str:
         """Optionally wrap the exemplars in the model's chat template, ending mid-answer."""
@@ -89,10 +96,11 @@ class InstructionGenerator:
             progress: Show a progress bar over batches.
 
         Returns:
-            `n` post-processed instructions.
+            `n` post-processed instructions (none for `n = 0`: a round after the run stopped).
         """
         texts = [text] * len(soft_prompts) if isinstance(text, str) else list(text)
-        assert len(texts) == len(soft_prompts), "one text per soft prompt"
+        if len(texts) != len(soft_prompts):
+            raise ValueError(f"{len(texts)} texts for {len(soft_prompts)} soft prompts: give one per soft prompt")
         completions: list[str] = []
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="white box", unit="batch", disable=not progress):
@@ -121,3 +129,16 @@ class InstructionGenerator:
             pad_token_id=tokenizer.pad_token_id,
         )
         return tokenizer.batch_decode(output, skip_special_tokens=True)
+
+
+def generate_instructions(
+    whitebox: WhiteBoxConfig, projection: SoftPromptProjection, soft_prompts: Tensor, text: str, progress: bool = False
+) -> list[str]:
+    """One round's instructions: `n` for an `n x d`-dim Tensor of soft prompts.
+
+    An empty batch (`n = 0`, a round after the run stopped) returns no instructions
+    without loading the model.
+    """
+    if len(soft_prompts) == 0:
+        return []
+    return InstructionGenerator.from_config(whitebox, projection).generate(soft_prompts, text, progress=progress)

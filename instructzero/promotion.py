@@ -2,25 +2,14 @@
 
 The rule: the new version goes to production only if its test score is strictly
 higher than production's on the same test split with the same black box (the
-registry step re-scores the incumbent when either changed); ties keep the
+registry re-scores the incumbent when either changed, see `registry.incumbent_score`); ties keep the
 incumbent, which has already proven itself in production. A forced promotion
 skips the comparison.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-from instructzero.data import Example
-
-
-def split_fingerprint(test: Sequence[Example], metric: str) -> str:
-    """Identifies a test split and its metric: scores are comparable only when fingerprints match."""
-    payload = json.dumps([metric, [[e.input, list(e.answers)] for e in test]])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

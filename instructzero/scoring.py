@@ -1,101 +1,25 @@
 """Zero-shot scoring of instructions on the fixed validation subset: the objective H(p).
 
-Every answer the black box gives is stored in a :class:`ResponseCache` keyed by
-(black-box identity, template, instruction, input) before it is scored, so an
-identical instruction is never paid for twice: not within a batch, not across
-rounds, and (with a file-backed cache) not across runs or after a crash.
+Only requests missing from the :class:`~instructzero.response_cache.ResponseCache`
+reach the black box, and each answer is cached the moment it arrives.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sqlite3
-import threading
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from instructzero.accounting import Budget
+from instructzero.accounting import Budget, Spend
 from instructzero.blackbox import ZERO_SHOT_TEMPLATE, BlackBox, Completion
-from instructzero.data import Example
+from instructzero.history import Candidates
 from instructzero.metrics import score_answer
+from instructzero.response_cache import ResponseCache
+from instructzero.task import Example
 
-
-class ResponseCache:
-    """Black-box answers by request key, in SQLite (a file, or memory for `path=None`).
-
-    Each answer is committed as it arrives (WAL journal: cheap commits, readers never
-    blocked), so a crash or an exhausted retry loses none of what was paid for.
-    `rows`/`merge` move answers between caches: that is how runs on different
-    machines share them through the artifact store (see `steps/response_cache.py`).
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(path) if path is not None else None
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
-        self._lock = threading.Lock()
-        #: Keys written through `put_many` by this object: what a step publishes for other machines.
-        self.written: list[str] = []
-        with self._lock, self._db:
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT,"
-                " prompt_tokens INTEGER, completion_tokens INTEGER)"
-            )
-            self._db.execute("CREATE TABLE IF NOT EXISTS merged_shards (name TEXT PRIMARY KEY)")
-
-    @staticmethod
-    def key(identity: str, template: str, instruction: str, input_: str) -> str:
-        """sha256 of (endpoint, model, decoding settings) + template + instruction + input."""
-        return hashlib.sha256(json.dumps([identity, template, instruction, input_]).encode()).hexdigest()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
-        return {k: row[0] for k, row in self.rows(keys).items()}
-
-    def rows(self, keys: Sequence[str]) -> dict[str, tuple[str, int, int]]:
-        """(text, prompt tokens, completion tokens) of the keys present."""
-        found: dict[str, tuple[str, int, int]] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT key, text, prompt_tokens, completion_tokens FROM responses WHERE key IN ({marks})"
-                found.update((k, (t, p, c)) for k, t, p, c in self._db.execute(query, chunk))
-        return found
-
-    def put_many(self, rows: Sequence[tuple[str, str, int, int]]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
-            self.written += [row[0] for row in rows]
-
-    def merge(self, rows: Sequence[tuple[str, str, int, int]], shard: str | None = None) -> int:
-        """Add answers from elsewhere (existing keys win); remember `shard` as merged. Returns rows added."""
-        with self._lock, self._db:
-            before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?)", rows)
-            added = self._db.total_changes - before
-            if shard is not None:
-                self._db.execute("INSERT OR IGNORE INTO merged_shards VALUES (?)", (shard,))
-        return added
-
-    def merged_shards(self) -> set[str]:
-        with self._lock:
-            return {name for (name,) in self._db.execute("SELECT name FROM merged_shards")}
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,12 +32,7 @@ class ScoreReport:
     scores: np.ndarray
     #: `n x m` raw black-box answers.
     answers: list[list[str]]
-    calls: int
-    cache_hits: int
-    prompt_tokens: int
-    completion_tokens: int
-    retries: int = 0
-    cost_usd: float = 0.0
+    spend: Spend
     #: True when the budget refused a request: the run should stop after this batch.
     budget_exhausted: bool = False
 
@@ -123,7 +42,7 @@ class ScoreReport:
         return self.scores.mean(axis=1)
 
 
-def score_instructions(
+def score_zero_shot(
     instructions: Sequence[str],
     examples: Sequence[Example],
     blackbox: BlackBox,
@@ -165,15 +84,48 @@ def score_instructions(
     prompt_tokens = sum(c.prompt_tokens for c in paid)
     completion_tokens = sum(c.completion_tokens for c in paid)
     price = budget.price if budget is not None else None
-    return ScoreReport(
-        kept=kept,
-        scores=scores,
-        answers=answers,
+    spend = Spend(
         calls=len(paid),
         cache_hits=sum(len(row) for row in keys) - len(todo),
+        retries=sum(c.attempts - 1 for c in paid),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        retries=sum(c.attempts - 1 for c in paid),
         cost_usd=price.cost(prompt_tokens, completion_tokens) if price else 0.0,
-        budget_exhausted=budget is not None and budget.exhausted,
+    )
+    return ScoreReport(kept, scores, answers, spend, budget_exhausted=budget is not None and budget.exhausted)
+
+
+def score_candidates(
+    round_index: int,
+    soft_prompts: np.ndarray,
+    instructions: Sequence[str],
+    examples: Sequence[Example],
+    blackbox: BlackBox,
+    metric: str,
+    cache: ResponseCache,
+    progress: bool = False,
+    budget: Budget | None = None,
+) -> Candidates:
+    """Score one round's batch on the validation subset.
+
+    Args:
+        soft_prompts: `q x d` soft prompts that produced `instructions` (`q` may be 0:
+            a round after the run stopped, which costs nothing).
+        budget: the run's caps; instructions it cut short are dropped with their soft prompts.
+    """
+    soft_prompts = np.asarray(soft_prompts, dtype=np.float64)
+    report = score_zero_shot(instructions, examples, blackbox, metric, cache, progress=progress, budget=budget)
+    if report.budget_exhausted:
+        logger.warning(
+            "budget (%s) reached in round %d: %d of %d instructions scored; the run stops after this round",
+            budget.describe(), round_index, len(report.kept), len(instructions),
+        )  # fmt: skip
+    return Candidates(
+        round=round_index,
+        soft_prompts=soft_prompts[report.kept].reshape(len(report.kept), soft_prompts.shape[-1]),
+        instructions=[instructions[i] for i in report.kept],
+        scores=report.scores,
+        answers=report.answers,
+        spend=report.spend,
+        budget_exhausted=report.budget_exhausted,
     )

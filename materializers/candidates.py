@@ -9,19 +9,19 @@ import numpy as np
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from instructzero.accounting import Spend
 from instructzero.history import Candidates, History
-from materializers.io import read_json, read_npz, write_json, write_npz, write_text
-from materializers.visualize import best_so_far_plot, candidates_table
-
-_ACCOUNTING = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "cost_usd", "budget_exhausted")
+from materializers.io import content_hash, read_json, read_npz, write_json, write_npz, write_text
+from materializers.visualize import candidates_table, history_plot
 
 
 def _batch_record(batch: Candidates) -> dict[str, Any]:
     return {"round": batch.round, "instructions": batch.instructions, "answers": batch.answers,
-            **{k: getattr(batch, k) for k in _ACCOUNTING}}  # fmt: skip
+            "spend": batch.spend.as_metadata(), "budget_exhausted": batch.budget_exhausted}  # fmt: skip
 
 
 def _batch_from(record: dict[str, Any], soft_prompts: np.ndarray, scores: np.ndarray) -> Candidates:
+    record = {**record, "spend": Spend(**record["spend"])}
     return Candidates(soft_prompts=soft_prompts, scores=scores, **record)
 
 
@@ -43,7 +43,7 @@ def load_history(store, uri: str) -> History:
 def history_html(history: History, title: str) -> str:
     rows = [(int(r), v, float(s)) for r, v, s in zip(history.rounds, history.instructions, history.means)] \
         if history.batches else []  # fmt: skip
-    return f"{best_so_far_plot(history.best_so_far())}{candidates_table(rows, title)}"
+    return f"{history_plot(history)}{candidates_table(rows, title)}"
 
 
 class CandidatesMaterializer(BaseMaterializer):
@@ -67,10 +67,14 @@ class CandidatesMaterializer(BaseMaterializer):
         return {path: VisualizationType.HTML}
 
     def extract_metadata(self, data: Candidates) -> dict[str, Any]:
-        meta = {"round": data.round, "n_candidates": len(data.instructions), **{k: getattr(data, k) for k in _ACCOUNTING}}
+        meta = {"round": data.round, "n_candidates": len(data.instructions), **data.spend.as_metadata(),
+                "budget_exhausted": data.budget_exhausted}  # fmt: skip
         if data.instructions:
             meta.update(best_score=float(data.means.max()), soft_prompt_shape=str(tuple(data.soft_prompts.shape)))
         return meta
+
+    def compute_content_hash(self, data: Candidates) -> str:
+        return content_hash(_batch_record(data), data.soft_prompts, data.scores)
 
 
 class HistoryMaterializer(BaseMaterializer):
@@ -91,14 +95,16 @@ class HistoryMaterializer(BaseMaterializer):
     def extract_metadata(self, data: History) -> dict[str, Any]:
         if not data.batches:
             return {"n_evaluations": 0}
-        prompt_tokens, completion_tokens = data.tokens
         return {
             "n_evaluations": len(data.instructions),
             "n_batches": len(data.batches),
             "best_score": data.best_score,
             "best_instruction": data.best_instruction,
-            "calls": data.calls,
-            "cache_hits": data.cache_hits,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
+            **data.spend.as_metadata(),
         }
+
+    def compute_content_hash(self, data: History) -> str:
+        parts = [part for b in data.batches for part in (_batch_record(b), b.soft_prompts, b.scores)]
+        return content_hash(len(data.batches), *parts)
+
+

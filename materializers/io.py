@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from typing import Any
@@ -36,3 +37,15 @@ def read_npz(store: BaseArtifactStore, path: str) -> dict[str, np.ndarray]:
 def write_text(store: BaseArtifactStore, path: str, text: str) -> None:
     with store.open(path, "w") as handle:
         handle.write(text)
+
+
+def content_hash(*parts: Any) -> str:
+    """sha256 over JSON-able parts and arrays, so equal content keys equal caches downstream."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(str((part.dtype.str, part.shape)).encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True).encode())
+    return digest.hexdigest()

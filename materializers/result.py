@@ -1,8 +1,7 @@
-"""The final result: the winner, its test score and interval, the full history, the config."""
+"""The final result: the winner, its test score and interval, the full history, why the run stopped."""
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import os
 from typing import Any, ClassVar
@@ -10,11 +9,13 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero.config import RunConfig
+from instructzero.accounting import Spend
 from instructzero.evaluation import TestResult
-from instructzero.loop import OptimizationResult
+from instructzero.result import OptimizationResult
 from materializers.candidates import history_html, load_history, save_history
 from materializers.io import read_json, read_npz, write_json, write_npz, write_text
+
+_FIELDS = ("task", "metric", "seed", "projection_seed", "stop_reason", "wall_time_s")
 
 
 class OptimizationResultMaterializer(BaseMaterializer):
@@ -22,31 +23,20 @@ class OptimizationResultMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
     def save(self, data: OptimizationResult) -> None:
-        test = {f.name: getattr(data.test, f.name) for f in dataclasses.fields(TestResult) if f.name != "per_example"}
-        record = {
-            "config": data.config.model_dump(mode="json"),
-            "task": data.task,
-            "metric": data.metric,
-            "projection_seed": data.projection_seed,
-            "wall_time_s": data.wall_time_s,
-            "test": test,
-        }
+        t = data.test
+        test = {"instruction": t.instruction, "score": t.score, "ci_low": t.ci_low, "ci_high": t.ci_high,
+                "confidence": t.confidence, "answers": t.answers, "spend": t.spend.as_metadata()}  # fmt: skip
+        record = {**{k: getattr(data, k) for k in _FIELDS}, "test": test}
         write_json(self.artifact_store, os.path.join(self.uri, "result.json"), record)
-        write_npz(self.artifact_store, os.path.join(self.uri, "test.npz"), per_example=data.test.per_example)
+        write_npz(self.artifact_store, os.path.join(self.uri, "test.npz"), per_example=t.per_example)
         save_history(self.artifact_store, self.uri, data.history)
 
     def load(self, data_type: type[Any]) -> OptimizationResult:
         record = read_json(self.artifact_store, os.path.join(self.uri, "result.json"))
         per_example = read_npz(self.artifact_store, os.path.join(self.uri, "test.npz"))["per_example"]
-        return OptimizationResult(
-            config=RunConfig.model_validate(record["config"]),
-            task=record["task"],
-            metric=record["metric"],
-            history=load_history(self.artifact_store, self.uri),
-            test=TestResult(per_example=per_example, **record["test"]),
-            projection_seed=record["projection_seed"],
-            wall_time_s=record["wall_time_s"],
-        )
+        test = record.pop("test")
+        test = TestResult(per_example=per_example, **{**test, "spend": Spend(**test["spend"])})
+        return OptimizationResult(history=load_history(self.artifact_store, self.uri), test=test, **record)
 
     def save_visualizations(self, data: OptimizationResult) -> dict[str, VisualizationType]:
         path = os.path.join(self.uri, "result.html")
@@ -61,12 +51,8 @@ class OptimizationResultMaterializer(BaseMaterializer):
             "test_score": data.test.score,
             "test_ci_low": data.test.ci_low,
             "test_ci_high": data.test.ci_high,
-            "blackbox_calls": data.blackbox_calls,
-            "prompt_tokens": data.tokens[0],
-            "completion_tokens": data.tokens[1],
-            "retries": data.history.retries + data.test.retries,
-            "cost_usd": data.cost_usd,
+            **data.spend.as_metadata(),
             "stop_reason": data.stop_reason,
             "n_evaluations": len(data.history.instructions),
-            "seed": data.config.seed,
+            "seed": data.seed,
         }

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 from zenml.materializers.numpy_materializer import NumpyMaterializer
 
+from materializers.io import content_hash
+
 
 class SoftPromptsMaterializer(NumpyMaterializer):
     SKIP_REGISTRATION: ClassVar[bool] = True
@@ -21,3 +23,6 @@ class SoftPromptsMaterializer(NumpyMaterializer):
 
     def extract_metadata(self, data: np.ndarray) -> dict[str, Any]:
         return {"n_soft_prompts": int(data.shape[0]), "intrinsic_dim": int(data.shape[-1])}
+
+    def compute_content_hash(self, data: np.ndarray) -> str:
+        return content_hash(data)

@@ -5,6 +5,9 @@ The rounds are unrolled: round r has the steps `generate_instructions_round_r`,
 artifacts are separate in the lineage, finished rounds are cache hits on a
 rerun, and the DAG is known before the run starts on any orchestrator. Early
 stopping makes the remaining rounds empty (no generation, no calls).
+
+Each step gets only the config sections and values it uses: ZenML keys a step's
+cache on its parameters, so a change to one section reruns only its users.
 """
 
 from zenml import pipeline
@@ -24,15 +27,19 @@ from steps import (
 
 @pipeline(enable_cache=True)
 def instructzero_pipeline(config: RunConfig):
-    task, _ = load_task(config)
-    projection = sample_projection(config)
-    history, soft_prompts = initial_design(config)
+    wb, bb, seed = config.whitebox, config.blackbox, config.seed
+    task, _ = load_task(config.task, seed)
+    projection = sample_projection(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
+    history, soft_prompts = initial_design(config.bo.strategy, config.bo.n_init, config.projection.intrinsic_dim, seed)
     for r in range(config.bo.n_rounds + 1):
-        instructions = generate_instructions(config, task, projection, soft_prompts, id=f"generate_instructions_round_{r}")
-        candidates = score_instructions(
-            config, task, history, soft_prompts, instructions, r, id=f"score_instructions_round_{r}"
+        instructions = generate_instructions(
+            wb, config.task.n_exemplars, seed, task, projection, soft_prompts, id=f"generate_instructions_round_{r}"
         )
-        history, soft_prompts = update_gp(config, history, candidates, r + 1, id=f"update_gp_round_{r}")
-    result = evaluate_on_test(config, task, projection, history)
+        candidates = score_instructions(
+            bb, config.task.n_validation, seed, task, history, soft_prompts, instructions, r,
+            id=f"score_instructions_round_{r}",
+        )  # fmt: skip
+        history, soft_prompts = update_gp(config.bo, seed, history, candidates, r + 1, id=f"update_gp_round_{r}")
+    result = evaluate_on_test(bb, config.evaluation, config.bo.stop_at_score, seed, task, projection, history)
     promote(config, task, result)
     return result

@@ -4,35 +4,35 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 
 import materializers  # noqa: F401
-from instructzero import accounting, blackbox, evaluation, loop, openai_backend, scoring
-from instructzero.blackbox import make_blackbox
-from instructzero.config import RunConfig
-from instructzero.data import TaskData
+from instructzero.accounting import describe_caps
+from instructzero.backends import make_blackbox
+from instructzero.config import BlackBoxConfig, EvaluationConfig
+from instructzero.evaluation import score_best_on_test
 from instructzero.history import History
-from instructzero.loop import OptimizationResult
 from instructzero.projection import SoftPromptProjection
-from steps.caching import depends_on
+from instructzero.result import OptimizationResult, build_result
+from instructzero.task import TaskData
+from steps.caching import follows_imports
 from steps.response_cache import step_response_cache
 
 
-@step(cache_policy=depends_on(blackbox, openai_backend, accounting, evaluation, scoring, loop))
+@step(cache_policy=follows_imports(__name__))
 def evaluate_on_test(
-    config: RunConfig, task: TaskData, projection: SoftPromptProjection, history: History
+    blackbox: BlackBoxConfig,
+    evaluation: EvaluationConfig,
+    stop_at_score: float,
+    seed: int,
+    task: TaskData,
+    projection: SoftPromptProjection,
+    history: History,
 ) -> Annotated[OptimizationResult, "result"]:
     """Score the best validation instruction on the held-out test split, with a bootstrap interval."""
-    bb = make_blackbox(config.blackbox)
-    with step_response_cache(config.blackbox) as cache:
-        test = loop.evaluate_best(config, task, history, bb, cache, progress=True)
-    log_metadata(metadata={"calls": test.calls, "retries": test.retries, "cost_usd": test.cost_usd})
-    return OptimizationResult(
-        config=config,
-        task=task.name,
-        metric=task.metric,
-        history=history,
-        test=test,
-        projection_seed=projection.seed,
-        wall_time_s=_seconds_since_run_start(),
-    )
+    with step_response_cache(blackbox) as cache:
+        test = score_best_on_test(history, task.test, make_blackbox(blackbox), task.metric, cache, evaluation, seed,
+                                  progress=True, price=blackbox.price)  # fmt: skip
+    log_metadata(metadata=test.spend.as_metadata())
+    caps = describe_caps(blackbox.max_calls, blackbox.max_cost_usd)
+    return build_result(task, history, test, seed, projection.seed, stop_at_score, caps, _seconds_since_run_start())
 
 
 def _seconds_since_run_start() -> float:

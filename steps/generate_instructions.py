@@ -5,19 +5,23 @@ import torch
 from zenml import step
 
 import materializers  # noqa: F401
-from instructzero import data, generator, loop, models
-from instructzero.config import RunConfig
-from instructzero.data import TaskData
+from instructzero.config import WhiteBoxConfig
+from instructzero.generator import exemplar_prompt
+from instructzero.generator import generate_instructions as generate
 from instructzero.projection import SoftPromptProjection
-from steps.caching import depends_on
+from instructzero.task import TaskData
+from steps.caching import follows_imports
 
 
-@step(cache_policy=depends_on(generator, models, data, loop))
+@step(cache_policy=follows_imports(__name__))
 def generate_instructions(
-    config: RunConfig, task: TaskData, projection: SoftPromptProjection, soft_prompts: np.ndarray
+    whitebox: WhiteBoxConfig,
+    n_exemplars: int,
+    seed: int,
+    task: TaskData,
+    projection: SoftPromptProjection,
+    soft_prompts: np.ndarray,
 ) -> Annotated[list[str], "instructions"]:
     """The GPU step: the white-box model writes one instruction per soft prompt."""
-    if len(soft_prompts) == 0:  # BO stopped early: nothing left to generate
-        return []
-    gen = loop.build_generator(config, projection)
-    return gen.generate(torch.as_tensor(soft_prompts), loop.generation_text(config, task), progress=True)
+    text = exemplar_prompt(task.exemplars(n_exemplars, seed))
+    return generate(whitebox, projection, torch.as_tensor(soft_prompts), text, progress=True)

@@ -3,13 +3,15 @@ from typing import Annotated
 from zenml import step
 
 import materializers  # noqa: F401
-from instructzero import loop, models, projection
-from instructzero.config import RunConfig
-from instructzero.projection import SoftPromptProjection
-from steps.caching import depends_on
+from instructzero.config import ProjectionConfig
+from instructzero.projection import SoftPromptProjection, projection_for_model
+from steps.caching import follows_imports
 
 
-@step(cache_policy=depends_on(projection, models, loop))
-def sample_projection(config: RunConfig) -> Annotated[SoftPromptProjection, "projection"]:
-    """Draw the fixed random matrix A for this run's seed and white-box width."""
-    return loop.build_projection(config, loop.load_whitebox(config))
+@step(cache_policy=follows_imports(__name__))
+def sample_projection(
+    model: str, gguf_file: str | None, n_soft_tokens: int, projection: ProjectionConfig, seed: int
+) -> Annotated[SoftPromptProjection, "projection"]:
+    """Draw the fixed random matrix A for this run's seed and the white box's width (read from its config,
+    not its weights: this step needs no GPU)."""
+    return projection_for_model(model, gguf_file, n_soft_tokens, projection, seed)

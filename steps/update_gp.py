@@ -3,23 +3,18 @@ from typing import Annotated
 import numpy as np
 from zenml import step
 
-from instructzero import bo, history, kernel, loop
-from instructzero.config import RunConfig
+from instructzero.config import BOConfig
 from instructzero.history import Candidates, History
+from instructzero.rounds import advance
 from materializers import SoftPromptsMaterializer
-from steps.caching import depends_on
+from steps.caching import follows_imports
 
 
-@step(cache_policy=depends_on(bo, kernel, history, loop), output_materializers={"soft_prompts": SoftPromptsMaterializer})
+@step(cache_policy=follows_imports(__name__), output_materializers={"soft_prompts": SoftPromptsMaterializer})
 def update_gp(
-    config: RunConfig, history: History, candidates: Candidates, next_round: int
+    bo: BOConfig, seed: int, history: History, candidates: Candidates, next_round: int
 ) -> tuple[Annotated[History, "history"], Annotated[np.ndarray, "soft_prompts"]]:
-    """Append the scored batch, fit the GP on everything so far, propose round `next_round`.
-
-    Proposes nothing after the last round, once the validation score is perfect or the budget is spent.
-    """
-    if candidates.instructions or candidates.budget_exhausted:
-        history = history.append(candidates)
-    if next_round > config.bo.n_rounds or loop.should_stop(config, history):
-        return history, np.zeros((0, config.projection.intrinsic_dim))
-    return history, loop.propose_round(config, history, next_round)
+    """Append the scored batch, fit the GP on everything so far, propose round `next_round`
+    (nothing once the run is done: see `instructzero.rounds.advance`)."""
+    history, soft_prompts = advance(bo, history, candidates, next_round, seed)
+    return history, soft_prompts  # a literal tuple: how ZenML tells two outputs from one

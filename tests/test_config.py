@@ -13,8 +13,8 @@ def test_defaults_follow_the_paper():
 def test_unknown_keys_and_bad_values_are_rejected_with_their_path():
     with pytest.raises(ConfigError, match=r"bo\.n_roudns: Extra inputs"):
         parse_config({"bo": {"n_roudns": 3}})
-    with pytest.raises(ConfigError, match=r"bo\.batch_size: Input should be greater than or equal to 1"):
-        parse_config({"bo": {"batch_size": 0}})
+    with pytest.raises(ConfigError, match=r"bo\.q: Input should be greater than or equal to 1"):
+        parse_config({"bo": {"q": 0}})
     with pytest.raises(ConfigError, match="base_url is required"):
         parse_config({"blackbox": {"backend": "openai"}})
     with pytest.raises(ConfigError, match="data_dir is required"):
@@ -30,8 +30,8 @@ def test_load_config_reports_missing_and_malformed_files(tmp_path):
         load_config(bad)
     good = tmp_path / "good.yaml"
     good.write_text("seed: 4\nbo:\n  n_rounds: 2\n")
-    config = load_config(good, overrides={"bo": {"batch_size": 3}})
-    assert (config.seed, config.bo.n_rounds, config.bo.batch_size) == (4, 2, 3)
+    config = load_config(good, overrides={"bo": {"q": 3}})
+    assert (config.seed, config.bo.n_rounds, config.bo.q) == (4, 2, 3)
 
 
 def test_every_shipped_config_is_valid():

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from instructzero.bo import sobol_design
-from instructzero.data import Example
 from instructzero.generator import INSTRUCTION_PREFIX, InstructionGenerator, exemplar_prompt, postprocess_instruction
 from instructzero.models import load_causal_lm
-from instructzero.projection import sample_projection
+from instructzero.projection import draw_projection
+from instructzero.task import Example
 
 EXEMPLARS = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (4, 4), (7, 1)]]
 
@@ -31,7 +31,7 @@ def test_exemplar_prompt_format():
 def test_tiny_model_generates_deterministic_non_empty_instructions(tiny_lm_dir):
     lm = load_causal_lm(str(tiny_lm_dir))
     assert lm.device.type in ("cpu", "cuda") and lm.tokenizer.padding_side == "left"
-    gen = InstructionGenerator(lm, sample_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=8, batch_size=3)
+    gen = InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=8, batch_size=3)
     p = torch.as_tensor(sobol_design(5, 10, seed=0))
     first = gen.generate(p, exemplar_prompt(EXEMPLARS))
     assert len(first) == 5
@@ -43,14 +43,14 @@ def test_tiny_model_generates_deterministic_non_empty_instructions(tiny_lm_dir):
 def test_projection_must_match_model_width(tiny_lm_dir):
     lm = load_causal_lm(str(tiny_lm_dir))
     with pytest.raises(ValueError, match="does not match model"):
-        InstructionGenerator(lm, sample_projection(10, 5, lm.hidden_size + 1, seed=0))
+        InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size + 1, seed=0))
 
 
 @pytest.mark.slow
 def test_smollm2_writes_instructions_and_batching_matches_single_rows():
     lm = load_causal_lm("smollm2")
     assert lm.hidden_size == 576
-    gen = InstructionGenerator(lm, sample_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=24, batch_size=4)
+    gen = InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=24, batch_size=4)
     p = torch.as_tensor(sobol_design(3, 10, seed=1))
     texts = [exemplar_prompt(EXEMPLARS), exemplar_prompt(EXEMPLARS[:1]), exemplar_prompt(EXEMPLARS[1:])]
     batched = gen.generate(p, texts)  # rows of different length: left padding in play

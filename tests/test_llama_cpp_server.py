@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from instructzero.blackbox import make_blackbox
+from instructzero.backends import make_blackbox
 from instructzero.config import parse_config
 from instructzero.data import load_task
-from instructzero.loop import preflight, validation_examples
-from instructzero.models import smollm2_location
-from instructzero.scoring import ResponseCache, score_instructions
+from instructzero.model_files import smollm2_location
+from instructzero.preflight import preflight
+from instructzero.response_cache import ResponseCache
+from instructzero.scoring import score_zero_shot
 
 SERVER_PYTHON = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
 INSTRUCTIONS = ["Add the two numbers.", "Write the sum of the two digits.", "Repeat the input."]
@@ -72,25 +73,26 @@ def test_scoring_through_a_real_llama_cpp_server(llama_server, tmp_path):
     config = config_for(llama_server)
     preflight(config)  # key, endpoint and model check out
     task = load_task(config.task, config.seed)
-    examples = validation_examples(config, task)
+    examples = task.validation_subset(config.task.n_validation, config.seed)
     cache_path = tmp_path / "responses.sqlite"
-    report = score_instructions(
+    report = score_zero_shot(
         INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
     )
-    assert report.calls == len(INSTRUCTIONS) * len(examples) and report.retries == 0
+    assert report.spend.calls == len(INSTRUCTIONS) * len(examples) and report.spend.retries == 0
     assert all(isinstance(a, str) for row in report.answers for a in row)
     assert any(a.strip() for row in report.answers for a in row)
     # Real token counts from the server's `usage`: every prompt has at least the template's tokens.
-    assert report.prompt_tokens >= report.calls * 10 and 0 < report.completion_tokens <= report.calls * 8
+    spend = report.spend
+    assert spend.prompt_tokens >= spend.calls * 10 and 0 < spend.completion_tokens <= spend.calls * 8
     assert report.scores.shape == (3, 4) and set(np.unique(report.scores)) <= {0.0, 1.0}
 
     # Greedy decoding is deterministic: a fresh cache gets the same answers; the old cache pays nothing.
-    fresh = score_instructions(INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache())
+    fresh = score_zero_shot(INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache())
     assert fresh.answers == report.answers
-    rerun = score_instructions(
+    rerun = score_zero_shot(
         INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
     )
-    assert rerun.calls == 0 and rerun.cache_hits == report.calls
+    assert rerun.spend.calls == 0 and rerun.spend.cache_hits == report.spend.calls
 
 
 def test_a_model_name_the_server_does_not_list_is_flagged(llama_server, caplog):

@@ -12,12 +12,13 @@ from fake_openai import FakeOpenAIServer, Fault
 from instructzero.accounting import Budget
 from instructzero.blackbox import ZERO_SHOT_TEMPLATE
 from instructzero.config import parse_config
-from instructzero.data import Example
 from instructzero.errors import BlackBoxError, ConfigError
-from instructzero.loop import preflight
 from instructzero.openai_backend import OpenAIBlackBox, RetryPolicy, retry_after_seconds
+from instructzero.preflight import preflight
 from instructzero.ratelimit import TokenBucket
-from instructzero.scoring import ResponseCache, score_instructions
+from instructzero.response_cache import ResponseCache
+from instructzero.scoring import score_zero_shot
+from instructzero.task import Example
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5), (2, 7)]]
 INSTRUCTIONS = ["Add the numbers.", "Repeat the input.", "Add them up.", "Say hi."]
@@ -39,7 +40,7 @@ def backend(server: FakeOpenAIServer, **kwargs) -> OpenAIBlackBox:
 
 
 def score(bb, cache=None, instructions=INSTRUCTIONS, budget=None):
-    return score_instructions(
+    return score_zero_shot(
         instructions, EXAMPLES, bb, "exact_match", ResponseCache() if cache is None else cache, budget=budget
     )
 
@@ -48,11 +49,11 @@ def test_scores_over_real_http_with_the_reference_query():
     with FakeOpenAIServer(calculator) as server:
         report = score(backend(server, max_concurrency=2))
     np.testing.assert_array_equal(report.means, [1.0, 0.0, 1.0, 0.0])
-    assert report.calls == len(server.requests) == 16 and report.retries == 0
+    assert report.spend.calls == len(server.requests) == 16 and report.spend.retries == 0
     body = server.requests[0].body
     assert body["temperature"] == 0 and body["max_tokens"] == 16 and body["model"] == "stub-model"
     assert ZERO_SHOT_TEMPLATE.format(instruction="Add the numbers.", input="1 2") in server.prompts
-    assert (report.prompt_tokens, report.completion_tokens) == (
+    assert (report.spend.prompt_tokens, report.spend.completion_tokens) == (
         sum(len(p.split()) for p in server.prompts),
         sum(len(calculator(p).split()) for p in server.prompts),
     )
@@ -78,7 +79,7 @@ def test_correct_scores_despite_every_kind_of_fault():
         report = score(backend(server, max_concurrency=4, timeout_s=0.5), cache)
     np.testing.assert_array_equal(report.scores, expected.scores)
     assert report.answers == expected.answers
-    assert report.retries == len(faults) and report.calls == 16
+    assert report.spend.retries == len(faults) and report.spend.calls == 16
     assert len(server.requests) == 16 + len(faults) and len(cache) == 16
     assert server.max_in_flight <= 4
 
@@ -160,7 +161,7 @@ def test_exhausted_retries_name_endpoint_and_status_and_keep_every_answer(tmp_pa
         server.fail_from(None)
         before = len(server.requests)
         report = score(backend(server, max_concurrency=1), ResponseCache(cache_path))
-    assert report.calls == 11 and report.cache_hits == 5
+    assert report.spend.calls == 11 and report.spend.cache_hits == 5
     assert not paid & set(server.prompts[before:])
 
 
@@ -181,8 +182,8 @@ def test_rerun_pays_for_nothing(tmp_path):
         first = score(backend(server), ResponseCache(tmp_path / "r.sqlite"))
         paid = len(server.requests)
         second = score(backend(server), ResponseCache(tmp_path / "r.sqlite"))
-    assert len(server.requests) == paid == first.calls == 16
-    assert second.calls == 0 and second.cache_hits == 16
+    assert len(server.requests) == paid == first.spend.calls == 16
+    assert second.spend.calls == 0 and second.spend.cache_hits == 16
     np.testing.assert_array_equal(first.scores, second.scores)
 
 

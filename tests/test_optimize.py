@@ -9,7 +9,7 @@ SMALL = {
     "seed": 3,
     "task": {"source": "builtin", "name": "sum", "n_validation": 6, "max_test": 12},
     "whitebox": {"max_new_tokens": 16},
-    "bo": {"n_init": 4, "n_rounds": 1, "batch_size": 2, "num_restarts": 2, "raw_samples": 32},
+    "bo": {"n_init": 4, "n_rounds": 1, "q": 2, "num_restarts": 2, "raw_samples": 32},
     "evaluation": {"bootstrap_samples": 200},
 }
 

@@ -9,9 +9,10 @@ import torch
 from fake_openai import FakeOpenAIServer
 
 from instructzero import optimize
+from instructzero.accounting import Spend
 from instructzero.config import load_config, parse_config
 from instructzero.history import Candidates, History
-from instructzero.loop import OptimizationResult, build_projection, load_whitebox
+from instructzero.result import OptimizationResult
 
 N_ROUNDS = 2
 STEPS = (
@@ -34,7 +35,7 @@ def tiny_config(tiny_lm_dir, base_url, cache_path):
         "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 6},
         "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": None,
                      "cache_path": str(cache_path), "max_retries": 2, "retry_base_s": 0.01},
-        "bo": {"n_init": 4, "n_rounds": N_ROUNDS, "batch_size": 3, "num_restarts": 2, "raw_samples": 32},
+        "bo": {"n_init": 4, "n_rounds": N_ROUNDS, "q": 3, "num_restarts": 2, "raw_samples": 32},
         "evaluation": {"bootstrap_samples": 200},
     })  # fmt: skip
 
@@ -80,7 +81,7 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
     assert result_artifact.run_metadata["best_instruction"] == reference.best_instruction
     assert result_artifact.visualizations
     projection = run.steps["sample_projection"].outputs["projection"][0].load()
-    assert torch.equal(projection.matrix, build_projection(config, load_whitebox(config)).matrix)
+    assert torch.equal(projection.matrix, projection_from_loaded_model(config).matrix)
 
     # The rerun is served from ZenML's cache and pays for nothing.
     rerun = Client().get_pipeline_run(second_id)
@@ -94,7 +95,7 @@ def test_materializers_round_trip_exactly(zenml_store):
     from zenml.client import Client
 
     from instructzero.evaluation import TestResult
-    from instructzero.projection import sample_projection
+    from instructzero.projection import draw_projection
     from materializers import (
         CandidatesMaterializer,
         HistoryMaterializer,
@@ -105,13 +106,14 @@ def test_materializers_round_trip_exactly(zenml_store):
     store = Client().active_stack.artifact_store
     rng = np.random.default_rng(0)
     batch = Candidates(1, rng.uniform(-1, 1, (3, 10)), ["a", "b \"quoted\"", "ü"], rng.random((3, 4)),
-                       [["x"] * 4] * 3, calls=12, cache_hits=0, prompt_tokens=40, completion_tokens=8)  # fmt: skip
+                       [["x"] * 4] * 3, Spend(calls=12, cache_hits=0, prompt_tokens=40, completion_tokens=8))  # fmt: skip
     history = History([batch, Candidates(2, rng.uniform(-1, 1, (1, 10)), ["c"], rng.random((1, 4)), [["y"] * 4])])
-    projection = sample_projection(10, 2, 8, seed=4)
+    projection = draw_projection(10, 2, 8, seed=4)
     result = OptimizationResult(
-        config=parse_config({"seed": 9}), task="sum", metric="exact_match", history=history,
-        test=TestResult("a", 0.5, 0.25, 0.75, 0.95, np.array([1.0, 0.0]), ["1", "0"], 2, 10, 2),
-        projection_seed=4, wall_time_s=1.5,
+        task="sum", metric="exact_match", history=history,
+        test=TestResult("a", 0.5, 0.25, 0.75, 0.95, np.array([1.0, 0.0]), ["1", "0"],
+                        Spend(calls=2, prompt_tokens=10, completion_tokens=2)),
+        seed=9, projection_seed=4, stop_reason="all rounds done", wall_time_s=1.5,
     )  # fmt: skip
 
     def round_trip(materializer_class, data, name):
@@ -123,7 +125,7 @@ def test_materializers_round_trip_exactly(zenml_store):
     loaded = round_trip(CandidatesMaterializer, batch, "candidates")
     np.testing.assert_array_equal(loaded.soft_prompts, batch.soft_prompts)
     np.testing.assert_array_equal(loaded.scores, batch.scores)
-    assert (loaded.instructions, loaded.answers, loaded.calls, loaded.prompt_tokens) == (
+    assert (loaded.instructions, loaded.answers, loaded.spend.calls, loaded.spend.prompt_tokens) == (
         batch.instructions, batch.answers, 12, 40)  # fmt: skip
     loaded = round_trip(HistoryMaterializer, history, "history")
     assert [b.round for b in loaded.batches] == [1, 2] and loaded.instructions == history.instructions
@@ -132,7 +134,8 @@ def test_materializers_round_trip_exactly(zenml_store):
     assert torch.equal(loaded.matrix, projection.matrix)
     assert (loaded.seed, loaded.hidden, loaded.distribution) == (4, 8, "uniform")
     loaded = round_trip(OptimizationResultMaterializer, result, "result")
-    assert loaded.config == result.config and loaded.best_instruction == result.best_instruction
+    assert (loaded.seed, loaded.stop_reason) == (9, "all rounds done")
+    assert loaded.best_instruction == result.best_instruction and loaded.spend == result.spend
     np.testing.assert_array_equal(loaded.test.per_example, result.test.per_example)
     assert (loaded.test.ci_low, loaded.test.answers, loaded.wall_time_s) == (0.25, ["1", "0"], 1.5)
 
@@ -145,7 +148,7 @@ def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
         "task": {"n_validation": 5, "max_test": 10},
         "whitebox": {"max_new_tokens": 16},
         "blackbox": {"cache_path": str(tmp_path / "cache.sqlite")},
-        "bo": {"n_init": 3, "n_rounds": 1, "batch_size": 2, "num_restarts": 2, "raw_samples": 32},
+        "bo": {"n_init": 3, "n_rounds": 1, "q": 2, "num_restarts": 2, "raw_samples": 32},
     })  # fmt: skip
     result, _ = run_pipeline(config)
     assert len(result.history.instructions) == 5
@@ -169,13 +172,28 @@ def test_user_errors_stop_before_any_step_with_one_line(zenml_store, tmp_path, c
     assert len(Client().list_pipeline_runs()) == 0
 
 
+def projection_from_loaded_model(config):
+    """A drawn with the width of the loaded white box: what the step must match without loading it."""
+    from instructzero.models import load_causal_lm
+    from instructzero.projection import draw_projection
+    from instructzero.seeding import derive_seed
+
+    wb = config.whitebox
+    hidden = load_causal_lm(wb.model, wb.gguf_file).hidden_size
+    return draw_projection(config.projection.intrinsic_dim, wb.n_soft_tokens, hidden, derive_seed(config.seed, "projection"))
+
+
 def distinct_round0_instructions(config) -> int:
     from instructzero.data import load_task
-    from instructzero.loop import build_generator, generation_text, initial_soft_prompts
+    from instructzero.generator import exemplar_prompt, generate_instructions
+    from instructzero.rounds import initial_soft_prompts
 
-    generator = build_generator(config, build_projection(config, load_whitebox(config)))
-    text = generation_text(config, load_task(config.task, config.seed))
-    return len(set(generator.generate(torch.as_tensor(initial_soft_prompts(config)), text)))
+    task = load_task(config.task, config.seed)
+    text = exemplar_prompt(task.exemplars(config.task.n_exemplars, config.seed))
+    bo = config.bo
+    soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
+    return len(set(generate_instructions(config.whitebox, projection_from_loaded_model(config),
+                                         torch.as_tensor(soft_prompts), text)))  # fmt: skip
 
 
 def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_dir, tmp_path):

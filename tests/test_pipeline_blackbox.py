@@ -27,14 +27,14 @@ def test_budget_cap_ends_the_run_cleanly_with_the_best_so_far(zenml_store, tiny_
     assert len(server.requests) <= config.blackbox.max_calls
     assert result.blackbox_calls == len(server.requests)
     assert result.stop_reason.startswith("budget reached")
-    assert len(result.history.instructions) <= 5 and result.test.calls <= n_test
+    assert len(result.history.instructions) <= 5 and result.test.spend.calls <= n_test
     assert result.best_instruction in result.history.instructions
     run = Client().get_pipeline_run(run_id)
     assert run.status == ExecutionStatus.COMPLETED
     exhausted = [r for r in range(3) if run.steps[f"score_instructions_round_{r}"].run_metadata["budget_exhausted"]]
     assert len(exhausted) == 1  # later rounds get an empty batch and make no calls
     for r in range(exhausted[0] + 1, 3):
-        assert run.steps[f"score_instructions_round_{r}"].outputs["candidates"][0].load().calls == 0
+        assert run.steps[f"score_instructions_round_{r}"].outputs["candidates"][0].load().spend.calls == 0
     assert run.steps["evaluate_on_test"].outputs["result"][0].run_metadata["stop_reason"] == result.stop_reason
 
 

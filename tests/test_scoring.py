@@ -5,8 +5,9 @@ import numpy as np
 from instructzero.accounting import Budget, Spend
 from instructzero.blackbox import Completion
 from instructzero.config import TokenPrice
-from instructzero.data import Example
-from instructzero.scoring import ResponseCache, score_instructions
+from instructzero.response_cache import ResponseCache
+from instructzero.scoring import score_zero_shot
+from instructzero.task import Example
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5)]]
 
@@ -40,43 +41,43 @@ class CountingBlackBox:
 
 
 def test_scores_per_example_and_mean():
-    report = score_instructions(["Add them.", "Echo."], EXAMPLES, CountingBlackBox(), "exact_match", ResponseCache())
+    report = score_zero_shot(["Add them.", "Echo."], EXAMPLES, CountingBlackBox(), "exact_match", ResponseCache())
     np.testing.assert_array_equal(report.scores, [[1, 1, 1], [0, 0, 0]])
     np.testing.assert_array_equal(report.means, [1.0, 0.0])
     assert report.answers[0][0].strip().startswith("3")
-    assert (report.prompt_tokens, report.completion_tokens) == (18, 6)
+    assert (report.spend.prompt_tokens, report.spend.completion_tokens) == (18, 6)
 
 
 def test_identical_instructions_are_scored_once_and_cache_persists(tmp_path):
     bb = CountingBlackBox()
     cache = ResponseCache(tmp_path / "responses.sqlite")
-    report = score_instructions(["Add.", "Add.", "Echo."], EXAMPLES, bb, "exact_match", cache)
-    assert report.calls == 6 and report.cache_hits == 3 and len(bb.prompts) == 6
+    report = score_zero_shot(["Add.", "Add.", "Echo."], EXAMPLES, bb, "exact_match", cache)
+    assert report.spend.calls == 6 and report.spend.cache_hits == 3 and len(bb.prompts) == 6
     np.testing.assert_array_equal(report.scores[0], report.scores[1])
     # A new process (a rerun) with the same file pays for nothing already answered.
-    again = score_instructions(["Echo.", "Add."], EXAMPLES, bb, "exact_match", ResponseCache(tmp_path / "responses.sqlite"))
-    assert again.calls == 0 and len(bb.prompts) == 6
+    again = score_zero_shot(["Echo.", "Add."], EXAMPLES, bb, "exact_match", ResponseCache(tmp_path / "responses.sqlite"))
+    assert again.spend.calls == 0 and len(bb.prompts) == 6
     np.testing.assert_array_equal(again.means, [0.0, 1.0])
 
 
 def test_cache_key_separates_black_boxes():
     cache, a, b = ResponseCache(), CountingBlackBox(), CountingBlackBox()
     b.identity = "other-model"
-    score_instructions(["Add."], EXAMPLES, a, "exact_match", cache)
-    assert score_instructions(["Add."], EXAMPLES, b, "exact_match", cache).calls == 3
+    score_zero_shot(["Add."], EXAMPLES, a, "exact_match", cache)
+    assert score_zero_shot(["Add."], EXAMPLES, b, "exact_match", cache).spend.calls == 3
 
 
 def test_budget_drops_instructions_it_cannot_finish_and_keeps_their_answers(tmp_path):
     bb, cache = CountingBlackBox(), ResponseCache(tmp_path / "r.sqlite")
     # 3 examples per instruction: 7 calls pay for two whole instructions and one answer of the third.
     budget = Budget(max_calls=7, price=TokenPrice(prompt_per_million=1e6, completion_per_million=2e6))
-    report = score_instructions(["Add.", "Echo.", "Add up."], EXAMPLES, bb, "exact_match", cache, budget=budget)
-    assert report.budget_exhausted and report.kept == [0, 1] and report.calls == 7
+    report = score_zero_shot(["Add.", "Echo.", "Add up."], EXAMPLES, bb, "exact_match", cache, budget=budget)
+    assert report.budget_exhausted and report.kept == [0, 1] and report.spend.calls == 7
     np.testing.assert_array_equal(report.means, [1.0, 0.0])
-    assert report.cost_usd == 7 * (3 * 1 + 1 * 2)  # prompt 3 tokens at $1 each, completion 1 at $2
+    assert report.spend.cost_usd == 7 * (3 * 1 + 1 * 2)  # prompt 3 tokens at $1 each, completion 1 at $2
     assert len(cache) == 7  # the cut instruction's first answer is kept for later
-    again = score_instructions(["Add up."], EXAMPLES, bb, "exact_match", cache, budget=Budget(max_calls=2))
-    assert again.calls == 2 and again.cache_hits == 1 and not again.budget_exhausted
+    again = score_zero_shot(["Add up."], EXAMPLES, bb, "exact_match", cache, budget=Budget(max_calls=2))
+    assert again.spend.calls == 2 and again.spend.cache_hits == 1 and not again.budget_exhausted
 
 
 def test_budget_counts_what_earlier_rounds_spent_and_the_reserve():

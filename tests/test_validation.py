@@ -7,9 +7,8 @@ from conftest import II_DIR
 
 from instructzero.config import parse_config
 from instructzero.data import read_raw_splits
+from instructzero.data_validation import load_checked_task, validate_task_data
 from instructzero.errors import DataValidationError
-from instructzero.loop import load_validated_task
-from instructzero.validation import validate_task_data
 
 
 def write_jsonl(path, records):
@@ -21,9 +20,9 @@ def clean_records(n=60, offset=0):
     return [{"input": f"{i} plus {i + 1}", "output": str(2 * i + 1)} for i in range(offset, offset + n)]
 
 
-def file_config(path, test_path=None, **validation):
+def file_config(path, test_path=None, **checks):
     task = {"source": "file", "path": str(path), "n_exemplars": 5, "n_validation": 10, "max_test": 100,
-            "validation": validation}  # fmt: skip
+            "checks": checks}  # fmt: skip
     if test_path:
         task["test_path"] = str(test_path)
     return parse_config({"task": task})
@@ -31,7 +30,7 @@ def file_config(path, test_path=None, **validation):
 
 def failed(config):
     with pytest.raises(DataValidationError) as info:
-        load_validated_task(config)
+        load_checked_task(config.task, config.seed)
     message = str(info.value)
     assert "\n" not in message and "failed data validation" in message
     return info.value.report, message
@@ -43,7 +42,7 @@ def test_clean_tasks_pass_every_check(tmp_path):
         parse_config({"task": {"source": "instruction_induction", "name": "antonyms", "data_dir": str(II_DIR)}}),
         file_config(write_jsonl(tmp_path / "clean.jsonl", clean_records())),
     ):
-        task, report = load_validated_task(config)
+        task, report = load_checked_task(config.task, config.seed)
         assert report.success and report.failures == []
         assert {c.split for c in report.checks} == {"prompt_gen", "validation", "test"}
         assert report.rows == {"prompt_gen": len(task.prompt_gen), "validation": len(task.validation),
@@ -109,5 +108,5 @@ def test_duplicates_over_the_threshold(tmp_path):
 
 def test_checks_can_be_disabled(tmp_path):
     path = write_jsonl(tmp_path / "small.jsonl", clean_records(20))
-    task, report = load_validated_task(file_config(path, enabled=False))
+    task, report = load_checked_task(file_config(path, enabled=False).task, 0)
     assert report is None and len(task.validation) == 7

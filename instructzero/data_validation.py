@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from instructzero.config import TaskConfig
-from instructzero.data import SPLITS, RawSplits
+from instructzero.data import RawSplits, load_task, read_raw_splits, task_from_raw
 from instructzero.errors import DataValidationError
+from instructzero.task import SPLITS, TaskData
 
 REQUIRED_COLUMNS = ("input", "output")
+#: Artifact name of a failed report (a failed step stores no outputs of its own).
+FAILED_REPORT_ARTIFACT = "data_validation_failed"
 #: Offending values quoted per failed check in the one-line message.
 SHOWN_ROWS = 3
 
@@ -75,7 +78,7 @@ class DataValidationReport:
         problems = "; ".join(c.describe() for c in self.failures)
         return (
             f"task '{self.task}' failed data validation: {problems}. Fix the data, or relax "
-            "task.validation / task.n_exemplars / task.n_validation in the config."
+            "task.checks / task.n_exemplars / task.n_validation in the config."
         )
 
 
@@ -100,12 +103,12 @@ def _min_rows(config: TaskConfig) -> dict[str, int]:
     return {
         "prompt_gen": config.n_exemplars,
         "validation": config.n_validation,
-        "test": config.validation.min_test_rows,
+        "test": config.checks.min_test_rows,
     }
 
 
 def _suite(gx, name: str, split: str, columns: list[str], config: TaskConfig, test_inputs: list[str]):
-    e, v = gx.expectations, config.validation
+    e, v = gx.expectations, config.checks
     min_rows = _min_rows(config)[split]
     suite = gx.ExpectationSuite(name=name)
     for column in REQUIRED_COLUMNS:
@@ -160,7 +163,7 @@ def validate_task_data(config: TaskConfig, name: str, raw: RawSplits) -> DataVal
                     unexpected_values=[str(frame.iloc[i].get("input", "")) if "input" in frame else "" for i in rows],
                 )
             )
-    v = config.validation
+    v = config.checks
     return DataValidationReport(
         task=name,
         checks=checks,
@@ -179,3 +182,15 @@ def check_task_data(config: TaskConfig, name: str, raw: RawSplits) -> DataValida
     if not report.success:
         raise DataValidationError(report.summary(), report)
     return report
+
+
+def load_checked_task(config: TaskConfig, seed: int) -> tuple[TaskData, DataValidationReport | None]:
+    """Read the task, run the checks on its raw splits (unless `task.checks.enabled` is off), then parse it.
+
+    Raises :class:`DataValidationError` (with the report) when a check fails.
+    """
+    if not config.checks.enabled:
+        return load_task(config, seed), None
+    name, raw = read_raw_splits(config, seed)
+    report = check_task_data(config, name, raw)
+    return task_from_raw(config, name, raw), report

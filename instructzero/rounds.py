@@ -1,0 +1,55 @@
+"""The round logic of the search, stated once for the in-process loop and the pipeline.
+
+Round 0 evaluates an initial design; after each round, :func:`advance` appends
+the scored batch to the history and either proposes the next round's soft
+prompts or returns an empty `0 x d` batch: the run is done (last round, a
+perfect validation score, or the budget spent). An empty batch flows through
+generation and scoring at no cost, which is how the pipeline, whose rounds are
+fixed before it starts, stops early.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from instructzero.bo import next_soft_prompts, sobol_design, uniform_design
+from instructzero.config import BOConfig
+from instructzero.history import Candidates, History
+from instructzero.seeding import derive_seed
+
+
+def initial_soft_prompts(strategy: str, n_init: int, d: int, seed: int) -> np.ndarray:
+    """`n_init x d` soft prompts of round 0: Sobol for BO, i.i.d. uniform for the random baseline."""
+    design = sobol_design if strategy == "bo" else uniform_design
+    return design(n_init, d, derive_seed(seed, "init"))
+
+
+def advance(
+    bo: BOConfig, history: History, batch: Candidates, next_round: int, seed: int
+) -> tuple[History, np.ndarray]:
+    """Append the scored `batch`, then propose the soft prompts of round `next_round`.
+
+    Args:
+        batch: the round just scored; an empty batch (the run had stopped) leaves the history as it is.
+        next_round: the round to propose for (≥ 1).
+        seed: the run seed; round r uses `derive_seed(seed, "bo", r)`.
+
+    Returns:
+        The history, and a `q x d` array of soft prompts, or `0 x d` when the run is done.
+    """
+    if batch.instructions or batch.budget_exhausted:
+        history = history.append(batch)
+    d = batch.soft_prompts.shape[-1]
+    if next_round > bo.n_rounds or history.stop_reason(bo.stop_at_score) is not None:
+        return history, np.zeros((0, d))
+    proposal = next_soft_prompts(
+        history.soft_prompts,
+        history.scores,
+        q=bo.q,
+        seed=derive_seed(seed, "bo", next_round),
+        strategy=bo.strategy,
+        kernel=bo.kernel,
+        num_restarts=bo.num_restarts,
+        raw_samples=bo.raw_samples,
+    )
+    return history, proposal

@@ -1,0 +1,60 @@
+"""A task: examples with their gold answers, split three ways, and the metric they are scored by.
+
+The splits (Chen et al., 2024, Sec. 4):
+
+- ``prompt_gen``: where the κ exemplars shown to the white-box model come from,
+- ``validation``: where the fixed validation subset (the BO objective) comes from,
+- ``test``: held-out examples the best instruction is finally scored on.
+"""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from instructzero.seeding import derive_seed
+
+SPLITS = ("prompt_gen", "validation", "test")
+
+
+class Example(BaseModel):
+    """One input with every acceptable answer; ``answers[0]`` is the canonical output."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input: str
+    answers: tuple[str, ...]
+
+    @property
+    def output(self) -> str:
+        return self.answers[0]
+
+    @field_validator("answers")
+    @classmethod
+    def _non_empty(cls, answers: tuple[str, ...]) -> tuple[str, ...]:
+        if not answers:
+            raise ValueError("an example needs at least one answer")
+        return answers
+
+
+class TaskData(BaseModel):
+    """A task split three ways, with the metric its instructions are scored by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    metric: str
+    prompt_gen: tuple[Example, ...]
+    validation: tuple[Example, ...]
+    test: tuple[Example, ...]
+
+    def exemplars(self, k: int, seed: int) -> tuple[Example, ...]:
+        """κ exemplars for the white-box prompt, drawn once per run."""
+        rng = random.Random(derive_seed(seed, "exemplars"))
+        return tuple(rng.sample(self.prompt_gen, min(k, len(self.prompt_gen))))
+
+    def validation_subset(self, m: int, seed: int) -> tuple[Example, ...]:
+        """The fixed validation subset: same examples, same order, for every instruction."""
+        rng = random.Random(derive_seed(seed, "validation_subset"))
+        return tuple(rng.sample(self.validation, min(m, len(self.validation))))

@@ -1,0 +1,63 @@
+"""The code's shape, checked: no import cycles, storage never reaches orchestration, a ZenML-free core."""
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+from steps.caching import FIRST_PARTY, direct_imports, import_closure
+
+#: Orchestration: what runs the method (ZenML steps and pipelines, the in-process loop, BO rounds).
+ORCHESTRATION = ("steps", "pipelines", "instructzero.loop", "instructzero.rounds", "instructzero.bo",
+                 "instructzero.kernel", "instructzero.preflight")  # fmt: skip
+
+
+def first_party_modules() -> list[str]:
+    modules = []
+    for package in FIRST_PARTY:
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def test_the_first_party_import_graph_has_no_cycle():
+    graph = {m: direct_imports(m) for m in first_party_modules()}
+    assert sum(len(v) for v in graph.values()) > 50  # the graph was really read
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            assert state.get(target) != 1, f"import cycle: {' -> '.join([*path, module, target])}"
+            if target not in state:
+                visit(target, [*path, module])
+        state[module] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [])
+
+
+def test_materializers_reach_no_orchestration_code():
+    for module in first_party_modules():
+        if module.startswith("materializers"):
+            reached = import_closure(module)
+            assert not [m for m in reached if m.startswith(ORCHESTRATION)], module
+
+
+def test_the_core_library_imports_no_zenml():
+    for path in sorted((REPO / "instructzero").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []  # fmt: skip
+            assert not [n for n in names if n.split(".")[0] in ("zenml", "steps", "pipelines", "materializers")], (
+                f"{Path(path).relative_to(REPO)} imports {names}"
+            )
+
+
+def test_the_closure_follows_lazy_imports_and_submodules():
+    assert "instructzero.openai_backend" in import_closure("instructzero.backends")  # imported inside a function
+    assert "instructzero.kernel" in import_closure("steps.update_gp")
+    assert "instructzero.generator" not in import_closure("steps.update_gp")
+    assert "instructzero.bo" not in import_closure("steps.generate_instructions")
