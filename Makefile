@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: setup
-	$(PY) run.py --config $(CONFIG)
+	$(VENV)/bin/instructzero run --config $(CONFIG)
 
 test: setup setup-llama-server
 	$(PY) -m pytest

@@ -29,7 +29,7 @@ def main() -> None:
         os.environ["ZENML_CONFIG_PATH"] = str(Path(tmp) / "zenml")
         from instructzero import load_config, optimize
         from instructzero.models import load_causal_lm
-        from run import run_pipeline
+        from pipelines.run import run_pipeline
 
         def with_cache(name: str):
             return load_config(args.config, overrides={"blackbox": {"cache_path": str(Path(tmp) / name)}})

@@ -5,12 +5,18 @@ Core library; nothing here imports ZenML. Model loading is offline by default:
 are imported on first use, so that reading a config does not load torch.
 """
 
+import importlib.metadata
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-__all__ = ["OptimizationResult", "RunConfig", "load_config", "optimize"]
+try:
+    __version__ = importlib.metadata.version("instructzero")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["OptimizationResult", "RunConfig", "__version__", "load_config", "optimize"]
 
 
 def __getattr__(name: str):

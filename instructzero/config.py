@@ -52,7 +52,7 @@ class TaskConfig(StrictModel):
 
     source: Literal["builtin", "instruction_induction", "file"] = "builtin"
     name: str = "sum"
-    #: Folder with `induce/` and `execute/` (source `instruction_induction`).
+    #: Folder with `induce/` and `execute/` (source `instruction_induction`); default: the 33 tasks in the package.
     data_dir: str | None = None
     #: JSONL or CSV with `input`, `output` and optional `answers` (source `file`).
     path: str | None = None
@@ -67,8 +67,6 @@ class TaskConfig(StrictModel):
 
     @model_validator(mode="after")
     def _source_fields(self) -> TaskConfig:
-        if self.source == "instruction_induction" and not self.data_dir:
-            raise ValueError("task.data_dir is required for source 'instruction_induction'")
         if self.source == "file" and not self.path:
             raise ValueError("task.path is required for source 'file'")
         return self
@@ -84,6 +82,10 @@ class WhiteBoxConfig(StrictModel):
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
     use_chat_template: bool = False
+    #: `plain`: the exemplars, then "The instruction was to" (the reference); `ape`: APE's preamble first.
+    template: Literal["plain", "ape"] = "plain"
+    #: Forbid repeating any n-gram of this size in a generated instruction (0: off).
+    no_repeat_ngram_size: int = Field(0, ge=0)
     device: str = "auto"
 
 

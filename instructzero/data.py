@@ -97,16 +97,27 @@ def _split(name: str, induce: Sequence[Example], test: Sequence[Example], seed: 
 # Instruction-induction JSON format
 
 
+def packaged_instruction_induction() -> Path:
+    """The 33 instruction-induction tasks shipped inside the package (`induce/`, `execute/`)."""
+    return Path(__file__).resolve().parent / "datasets" / "instruction_induction"
+
+
+def instruction_induction_tasks(data_dir: str | Path | None = None) -> list[str]:
+    """Names of the tasks in `data_dir` (default: the packaged ones)."""
+    return sorted(p.stem for p in (Path(data_dir or packaged_instruction_induction()) / "induce").glob("*.json"))
+
+
 def load_instruction_induction(data_dir: str | Path | None, name: str, seed: int) -> TaskData:
     """One task of the instruction-induction benchmark (24 II tasks + 9 BIG-bench).
 
-    Tasks without an ``execute`` file (``ascii_word_recognition``, ``cs_algorithms``)
-    hold out a third of ``induce`` as their test split.
+    `data_dir` None means the tasks shipped in the package. Tasks without an
+    ``execute`` file (``ascii_word_recognition``, ``cs_algorithms``) hold out a
+    third of ``induce`` as their test split.
     """
-    root = Path(data_dir or "")
+    root = Path(data_dir or packaged_instruction_induction())
     induce_path = root / "induce" / f"{name}.json"
     if not induce_path.is_file():
-        available = sorted(p.stem for p in (root / "induce").glob("*.json"))
+        available = instruction_induction_tasks(root)
         hint = f" Known tasks: {', '.join(available)}." if available else f" Check task.data_dir ({root})."
         raise TaskDataError(f"task file {induce_path} not found.{hint}")
     induce = _read_ii_file(induce_path, name, seed)

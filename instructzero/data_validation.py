@@ -91,10 +91,11 @@ def _as_text(value: Any) -> str | None:
 
 def _import_gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    for name in ("great_expectations", "great_expectations.expectations.registry"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     import great_expectations as gx
 
+    # After the import, which configures its own loggers: its ephemeral context's info lines are noise here.
+    for name in ("great_expectations", "great_expectations.expectations.registry"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     return gx
 
 

@@ -22,14 +22,36 @@ from instructzero.task import Example
 INSTRUCTION_PREFIX = "The instruction was to"
 #: Greedy completions are cut here: the reference budget for one instruction.
 DEFAULT_MAX_NEW_TOKENS = 64
+#: The forward-generation preamble of APE (Zhou et al., 2023), `template: ape`: it tells a small model
+#: what the demonstrations are for, so that it describes the mapping instead of continuing the data.
+APE_PREAMBLE = (
+    "I gave a friend an instruction and {n} inputs. The friend read the instruction and wrote an output for every"
+    " one of the inputs. Here are the input-output pairs:\n\n"
+)
 
 _FIRST_SENTENCE = re.compile(r"^(.*?[.!?])(?=\s|$)")
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
-def exemplar_prompt(exemplars: Sequence[Example]) -> str:
-    """The text after the soft tokens: κ demonstrations, then the sentence to complete."""
+def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain") -> str:
+    """The text after the soft tokens: κ demonstrations, then the sentence to complete.
+
+    `plain` is the reference's (demonstrations only); `ape` adds APE's preamble before them.
+    """
     demos = "\n\n".join(f"Input: {ex.input}\nOutput: {ex.output}" for ex in exemplars)
+    if template == "ape":
+        n = len(exemplars)
+        demos = APE_PREAMBLE.format(n=_NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else n) + demos
+    elif template != "plain":
+        raise ValueError(f"unknown generation template '{template}' (use 'plain' or 'ape')")
     return f"{demos}\n\n{INSTRUCTION_PREFIX}"
+
+
+def is_degenerate(instruction: str) -> bool:
+    """A repeated phrase (a word 3-gram seen twice) or no sentence end (cut at the token limit)."""
+    words = instruction.lower().split()
+    trigrams = list(zip(words, words[1:], words[2:]))
+    return len(set(trigrams)) < len(trigrams) or not instruction.rstrip().endswith((".", "!", "?"))
 
 
 def postprocess_instruction(completion: str) -> str:
@@ -56,6 +78,7 @@ class InstructionGenerator:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         batch_size: int = 8,
         use_chat_template: bool = False,
+        no_repeat_ngram_size: int = 0,
     ) -> None:
         if projection.hidden != lm.hidden_size:
             raise ValueError(
@@ -67,12 +90,14 @@ class InstructionGenerator:
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
+        self.no_repeat_ngram_size = no_repeat_ngram_size
 
     @classmethod
     def from_config(cls, whitebox: WhiteBoxConfig, projection: SoftPromptProjection) -> InstructionGenerator:
         """The configured white box (loaded once per process) behind `projection`."""
         lm = load_causal_lm(whitebox.model, whitebox.gguf_file, whitebox.device)
-        return cls(lm, projection, whitebox.max_new_tokens, whitebox.batch_size, whitebox.use_chat_template)
+        return cls(lm, projection, whitebox.max_new_tokens, whitebox.batch_size, whitebox.use_chat_template,
+                   whitebox.no_repeat_ngram_size)  # fmt: skip
 
     def format_text(self, text: str) -> str:
         """Optionally wrap the exemplars in the model's chat template, ending mid-answer."""
@@ -126,6 +151,7 @@ class InstructionGenerator:
             attention_mask=mask,
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
             pad_token_id=tokenizer.pad_token_id,
         )
         return tokenizer.batch_decode(output, skip_special_tokens=True)

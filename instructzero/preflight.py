@@ -9,10 +9,10 @@ from instructzero.model_files import SMOLLM2, smollm2_location
 from instructzero.task import TaskData
 
 
-def preflight(config: RunConfig) -> TaskData:
+def preflight(config: RunConfig, probe: bool = True) -> TaskData:
     """Task data (its expectations) and metric, a budget too small to score one instruction
-    and test it, the default model's files, and for an endpoint: the key variable, then one
-    cheap probe (URL, key, model). Returns the checked task.
+    and test it, the default model's files, and for an endpoint: the key variable, then (with
+    `probe` and `blackbox.probe`) one cheap request (URL, key, model). Returns the checked task.
     """
     task, _ = load_checked_task(config.task, config.seed)
     bb = config.blackbox
@@ -27,7 +27,7 @@ def preflight(config: RunConfig) -> TaskData:
         from instructzero.backends import make_blackbox
 
         blackbox = make_blackbox(bb)  # checks that the key variable is set
-        if bb.probe:
+        if probe and bb.probe:
             blackbox.probe()
     if SMOLLM2 in (config.whitebox.model, bb.model if bb.backend == "local" else None):
         smollm2_location()

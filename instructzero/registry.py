@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from instructzero import __version__
 from instructzero.task import Example, TaskData
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class RegistryRecord:
     cost_usd: float
     seed: int
     run_id: str
+    #: The instructzero release that produced it.
+    instructzero_version: str = ""
     #: The whole run config, for reproduction.
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -77,6 +80,7 @@ class RegistryRecord:
             cost_usd=result.cost_usd,
             seed=config.seed,
             run_id=run_id,
+            instructzero_version=__version__,
             config=config.model_dump(mode="json"),
         )
 
@@ -87,7 +91,7 @@ class RegistryRecord:
     def from_metadata(cls, metadata: Mapping[str, Any]) -> RegistryRecord:
         """The record in a model version's metadata (other keys, e.g. the promotion reason, are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(n for n in names - set(metadata) if n != "config")
+        missing = sorted(n for n in names - set(metadata) if n not in ("config", "instructzero_version"))
         if missing:
             raise KeyError(f"not an instructzero registry record: metadata lacks {', '.join(missing)}")
         return cls(**{k: v for k, v in metadata.items() if k in names})

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from instructzero import __version__
 from instructzero.accounting import Spend
 from instructzero.evaluation import TestResult
 from instructzero.result import OptimizationResult
@@ -55,4 +56,5 @@ class OptimizationResultMaterializer(BaseMaterializer):
             "stop_reason": data.stop_reason,
             "n_evaluations": len(data.history.instructions),
             "seed": data.seed,
+            "instructzero_version": __version__,
         }

@@ -23,5 +23,5 @@ def generate_instructions(
     soft_prompts: np.ndarray,
 ) -> Annotated[list[str], "instructions"]:
     """The GPU step: the white-box model writes one instruction per soft prompt."""
-    text = exemplar_prompt(task.exemplars(n_exemplars, seed))
+    text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template)
     return generate(whitebox, projection, torch.as_tensor(soft_prompts), text, progress=True)

@@ -1,7 +1,6 @@
 from typing import Annotated
 
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
-from zenml.client import Client
 from zenml.enums import ModelStages
 
 import materializers  # noqa: F401
@@ -12,6 +11,7 @@ from instructzero.promotion import decide_promotion
 from instructzero.registry import RegistryRecord, incumbent_score
 from instructzero.result import OptimizationResult
 from instructzero.task import TaskData
+from pipelines.registry import production_version
 from steps.response_cache import step_response_cache
 
 
@@ -30,13 +30,14 @@ def promote(
     blackbox = make_blackbox(config.blackbox)
     record = RegistryRecord.of_run(config, task, result, blackbox.identity, str(context.pipeline_run.id))
     version.log_metadata(record.to_metadata())
+    log_metadata({"instructzero_version": record.instructzero_version}, run_id_name_or_prefix=context.pipeline_run.id)
 
     def rescore(instruction: str) -> float:
         with step_response_cache(config.blackbox) as cache:
             return score_on_test(instruction, task.test, blackbox, task.metric, cache, config.evaluation,
                                  config.seed).score  # fmt: skip
 
-    production = _production(version.name)
+    production = production_version(version.name)
     score = label = None
     if production is not None and production.id != version.id:
         score, rescored = incumbent_score(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
@@ -50,10 +51,3 @@ def promote(
     print(f"registry: {version.name} version {version.number} -> {stage.value}: {decision.reason}")
     return result.best_instruction
 
-
-def _production(model_name: str):
-    """The production version, or None; a stage with no version raises KeyError in ZenML."""
-    try:
-        return Client().get_model_version(model_name, ModelStages.PRODUCTION)
-    except KeyError:
-        return None

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shared benchmark data, a tiny random-weight model, isolated caches."""
+"""Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores."""
 
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-#: The instruction-induction tasks live beside the clone, shared by developers and CI.
-II_DIR = REPO.parent / "shared" / "data" / "instruction_induction"
+#: The instruction-induction tasks shipped inside the package.
+II_DIR = REPO / "instructzero" / "datasets" / "instruction_induction"
 
 
 @pytest.fixture(scope="session")
 def ii_dir() -> Path:
-    if not (II_DIR / "induce").is_dir():
-        pytest.fail(f"{II_DIR} not found: the tests read the shared instruction-induction data beside the clone")
     return II_DIR
 
 

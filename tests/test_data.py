@@ -3,7 +3,7 @@ import json
 import pytest
 
 from instructzero.config import TaskConfig
-from instructzero.data import load_task
+from instructzero.data import instruction_induction_tasks, load_task, packaged_instruction_induction
 from instructzero.errors import ConfigError, TaskDataError
 
 ALL_TASKS = [
@@ -17,11 +17,23 @@ ALL_TASKS = [
 
 
 def ii(ii_dir, name, **kw):
-    return load_task(TaskConfig(source="instruction_induction", data_dir=str(ii_dir), name=name, **kw), seed=0)
+    """A packaged task, loaded without `data_dir` as a user of the installed package would."""
+    return load_task(TaskConfig(source="instruction_induction", name=name, **kw), seed=0)
 
 
-def test_the_shared_folder_holds_exactly_the_33_tasks(ii_dir):
+def test_the_package_holds_exactly_the_33_tasks(ii_dir):
     assert sorted(p.stem for p in (ii_dir / "induce").glob("*.json")) == ALL_TASKS
+    assert instruction_induction_tasks() == ALL_TASKS and packaged_instruction_induction() == ii_dir
+
+
+def test_data_dir_overrides_the_packaged_tasks(ii_dir, tmp_path):
+    for split in ("induce", "execute"):
+        (tmp_path / split).mkdir()
+        records = {str(i): {"input": f"w{i}", "output": f"W{i}"} for i in range(30)}
+        (tmp_path / split / "antonyms.json").write_text(json.dumps({"examples": records}))
+    mine = load_task(TaskConfig(source="instruction_induction", name="antonyms", data_dir=str(tmp_path)), seed=0)
+    assert {e.input for e in mine.test} == {f"w{i}" for i in range(30)}
+    assert mine != ii(ii_dir, "antonyms")
 
 
 @pytest.mark.parametrize("name", ALL_TASKS)
@@ -39,7 +51,7 @@ def test_every_task_loads_with_non_empty_disjoint_splits(ii_dir, name):
 
 def test_splits_are_seeded(ii_dir):
     a, b = ii(ii_dir, "antonyms"), ii(ii_dir, "antonyms")
-    c = load_task(TaskConfig(source="instruction_induction", data_dir=str(ii_dir), name="antonyms"), seed=1)
+    c = load_task(TaskConfig(source="instruction_induction", name="antonyms"), seed=1)
     assert a == b
     assert a.validation != c.validation
     assert a.validation_subset(20, seed=0) == b.validation_subset(20, seed=0)

@@ -44,7 +44,7 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from run import run_pipeline
+    from pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
@@ -142,7 +142,7 @@ def test_materializers_round_trip_exactly(zenml_store):
 
 @pytest.mark.slow
 def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
-    from run import run_pipeline
+    from pipelines.run import run_pipeline
 
     config = load_config("configs/local.yaml", overrides={
         "task": {"n_validation": 5, "max_test": 10},
@@ -159,15 +159,15 @@ def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
 def test_user_errors_stop_before_any_step_with_one_line(zenml_store, tmp_path, capsys):
     from zenml.client import Client
 
-    from run import main
+    from instructzero.cli import main
 
     config = tmp_path / "bad.yaml"
     config.write_text(f"task: {{source: file, path: {tmp_path / 'missing.jsonl'}}}\n")
-    assert main(["--config", str(config)]) == 2
+    assert main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing.jsonl not found" in err
     config.write_text("bo: {n_rounds: -1}\n")
-    assert main(["--config", str(config)]) == 2
+    assert main(["run", "--config", str(config)]) == 2
     assert "bo.n_rounds" in capsys.readouterr().err
     assert len(Client().list_pipeline_runs()) == 0
 
@@ -200,7 +200,7 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from run import run_pipeline
+    from pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")

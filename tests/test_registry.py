@@ -6,6 +6,7 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_pipeline import hashed_answer, tiny_config
 
+from instructzero import __version__
 from instructzero.promotion import decide_promotion
 
 
@@ -30,8 +31,9 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
     from zenml.client import Client
     from zenml.enums import ModelStages
 
-    from prompt_registry import NoProductionPrompt, main, production_prompt
-    from run import run_pipeline
+    from instructzero.cli import main
+    from pipelines.registry import NoProductionPrompt, production_prompt
+    from pipelines.run import run_pipeline
 
     with pytest.raises(NoProductionPrompt, match="no production version of model 'instructzero-sum'"):
         production_prompt("sum")
@@ -66,13 +68,15 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
     assert meta["test_score"] == 1.0 and meta["blackbox_model"] == "stub-model" and meta["seed"] == 5
     assert meta["config"]["bo"]["n_init"] == 4 and meta["blackbox_calls"] == better.blackbox_calls
     assert versions[1].run_metadata["run_id"] == first_id
+    assert meta["instructzero_version"] == __version__
+    assert Client().get_pipeline_run(better_id).run_metadata["instructzero_version"] == __version__
 
     capsys.readouterr()  # drop the runs' own output
     prompt = production_prompt("sum")
     assert prompt.instruction == better.best_instruction and prompt.version == "3" and prompt.test_score == 1.0
-    assert main(["sum", "--format", "json"]) == 0
+    assert main(["prompt", "sum", "--format", "json"]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["instruction"] == better.best_instruction and exported["run_id"] == better_id
     out_file = tmp_path / "prompt.txt"
-    assert main(["sum", "--output", str(out_file)]) == 0
+    assert main(["prompt", "sum", "--output", str(out_file)]) == 0
     assert out_file.read_text() == better.best_instruction + "\n"

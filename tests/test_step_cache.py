@@ -44,7 +44,7 @@ def edited_source(monkeypatch, tmp_path):
 def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store, tiny_lm_dir, tmp_path, edited_source):
     from zenml.client import Client
 
-    from run import run_pipeline
+    from pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from conftest import II_DIR
 
 from instructzero.config import parse_config
 from instructzero.data import read_raw_splits
@@ -39,7 +38,7 @@ def failed(config):
 def test_clean_tasks_pass_every_check(tmp_path):
     for config in (
         parse_config({}),  # the built-in default
-        parse_config({"task": {"source": "instruction_induction", "name": "antonyms", "data_dir": str(II_DIR)}}),
+        parse_config({"task": {"source": "instruction_induction", "name": "antonyms"}}),
         file_config(write_jsonl(tmp_path / "clean.jsonl", clean_records())),
     ):
         task, report = load_checked_task(config.task, config.seed)

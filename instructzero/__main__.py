@@ -1,0 +1,7 @@
+"""`python -m instructzero` is the `instructzero` command."""
+
+import sys
+
+from instructzero.cli import main
+
+sys.exit(main())

@@ -1,0 +1,167 @@
+"""The `instructzero` command.
+
+    instructzero run --config configs/local.yaml      # the pipeline (or --in-process: the plain loop)
+    instructzero validate --config my_run.yaml        # config and data checks only: no model, no spending
+    instructzero tasks                                # built-in and packaged tasks, split sizes, metric
+    instructzero prompt sum [--format json]           # the production instruction of a task
+
+This is the one module of the package that reaches into the ZenML layer
+(`pipelines`), and only inside the commands that need it: a config or data
+error is reported before torch, transformers, botorch or ZenML is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from instructzero import __version__
+from instructzero.config import RunConfig, TaskConfig, load_config, parse_config
+from instructzero.errors import DataValidationError, InstructZeroError
+
+DEFAULT_CONFIG = "configs/local.yaml"
+
+
+def _config(path: str | None) -> RunConfig:
+    """The config file's run config; with no file, the defaults (the paper's budget, the built-in task)."""
+    return load_config(path) if path else parse_config({})
+
+
+def _quiet(verbose: bool) -> None:
+    """Warnings and errors only from ZenML and our loggers, unless --verbose; progress bars stay."""
+    level = logging.INFO if verbose else logging.WARNING
+    os.environ.setdefault("ZENML_LOGGING_VERBOSITY", logging.getLevelName(level))
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("instructzero")
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    from instructzero.preflight import preflight
+
+    if args.in_process:
+        from instructzero.loop import optimize
+
+        result, where = optimize(config, progress=True), "in-process run (no ZenML lineage)"
+        decision = None
+    else:
+        try:
+            preflight(config)
+        except DataValidationError as exc:
+            from pipelines.run import save_failed_validation
+
+            save_failed_validation(exc)
+            raise
+        from pipelines.run import registry_decision, run_pipeline
+
+        result, run_id = run_pipeline(config, step_cache=not args.no_step_cache, checked=True)
+        where = f"ZenML run {run_id}: `zenml pipeline runs describe {run_id}`, `zenml login --local` for the dashboard"
+        decision = registry_decision(run_id)
+    print(result.summary())
+    if decision:
+        print(f"registry:          {decision}")
+    print(f"see:               {where}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from instructzero.preflight import preflight
+
+    config = _config(args.config)
+    task = preflight(config, probe=False)
+    print(
+        f"ok: {args.config or 'default config'}: task {task.name} (metric {task.metric}; "
+        f"{len(task.prompt_gen)} prompt-gen / {len(task.validation)} validation / {len(task.test)} test examples, "
+        f"data checks {'passed' if config.task.checks.enabled else 'disabled'}); "
+        f"budget {config.max_instructions} instructions; white box {config.whitebox.model}, "
+        f"black box {config.blackbox.backend}:{config.blackbox.model}"
+    )
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from instructzero.builtin_tasks import BUILTIN_TASKS
+    from instructzero.data import instruction_induction_tasks, load_task
+
+    rows = [("builtin", name) for name in BUILTIN_TASKS]
+    rows += [("instruction_induction", name) for name in instruction_induction_tasks(args.data_dir)]
+    print(f"{'source':<22} {'task':<26} {'metric':<12} {'prompt_gen':>10} {'validation':>10} {'test':>6}")
+    for source, name in rows:
+        data_dir = args.data_dir if source == "instruction_induction" else None
+        task = load_task(TaskConfig(source=source, name=name, data_dir=data_dir), seed=args.seed)
+        print(f"{source:<22} {name:<26} {task.metric:<12} {len(task.prompt_gen):>10} {len(task.validation):>10} "
+              f"{len(task.test):>6}")  # fmt: skip
+    return 0
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    from pipelines.registry import NoProductionPrompt, production_prompt
+
+    try:
+        prompt = production_prompt(args.task, args.model_name)
+    except NoProductionPrompt as exc:
+        raise InstructZeroError(str(exc)) from None
+    if args.format == "json":
+        text = prompt.to_json() + "\n"
+    else:
+        text = prompt.instruction + "\n" if args.output else prompt.describe()
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="instructzero", description="Find the best instruction for a black-box LLM (InstructZero on ZenML)."
+    )
+    parser.add_argument("--version", action="version", version=f"instructzero {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show ZenML's and the loop's log lines")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="show ZenML's and the loop's log lines")  # fmt: skip
+        return sub
+
+    run = command("run", cmd_run, "run a config as the ZenML pipeline (or in-process) and register the winner")
+    run.add_argument("--config", help=f"YAML run config (e.g. {DEFAULT_CONFIG}); default: built-in defaults")
+    run.add_argument("--in-process", action="store_true", help="the plain loop (`instructzero.optimize`), no ZenML")
+    run.add_argument("--no-step-cache", action="store_true",
+                     help="rerun every step (paid answers still come from the response cache)")  # fmt: skip
+
+    validate = command("validate", cmd_validate,
+                       "check a config and its task data (no model, no spending); exit code 0 or 2")  # fmt: skip
+    validate.add_argument("--config", help="YAML run config; default: built-in defaults")
+
+    tasks = command("tasks", cmd_tasks, "list the built-in and packaged tasks with split sizes and metric")
+    tasks.add_argument("--data-dir", help="an instruction-induction folder instead of the packaged one")
+    tasks.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+
+    prompt = command("prompt", cmd_prompt, "print or export the production instruction of a task")
+    prompt.add_argument("task", help="task name, e.g. sum or antonyms")
+    prompt.add_argument("--model-name", help="registry model name (default instructzero-<task>)")
+    prompt.add_argument("--format", choices=["text", "json"], default="text")
+    prompt.add_argument("--output", help="write to this file instead of stdout (text: the instruction only)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet(args.verbose)
+    try:
+        return args.handler(args)
+    except InstructZeroError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
