@@ -5,16 +5,12 @@ Core library; nothing here imports ZenML. Model loading is offline by default:
 are imported on first use, so that reading a config does not load torch.
 """
 
-import importlib.metadata
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-try:
-    __version__ = importlib.metadata.version("instructzero")
-except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+from instructzero.version import __version__  # noqa: E402
 
 __all__ = ["OptimizationResult", "RunConfig", "__version__", "load_config", "optimize"]
 

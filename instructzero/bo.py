@@ -79,6 +79,7 @@ def propose(
     seed: int,
     num_restarts: int = 8,
     raw_samples: int = 256,
+    sequential: bool = False,
 ) -> np.ndarray:
     """`q x d` new soft prompts maximizing qLogEI, none duplicating `evaluated` (`n x d`)."""
     d = evaluated.shape[-1]
@@ -87,7 +88,7 @@ def propose(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizationWarning)
         candidates, _ = optimize_acqf(
-            acquisition, bounds=bounds, q=q, num_restarts=num_restarts, raw_samples=raw_samples
+            acquisition, bounds=bounds, q=q, num_restarts=num_restarts, raw_samples=raw_samples, sequential=sequential
         )
     return _deduplicate(_from_unit(candidates.detach()), evaluated, seed)
 
@@ -101,6 +102,7 @@ def next_soft_prompts(
     kernel: str = "coupled",
     num_restarts: int = 8,
     raw_samples: int = 256,
+    sequential: bool = False,
 ) -> np.ndarray:
     """One BO round: fit on all `n` observations, propose `q` soft prompts.
 
@@ -108,16 +110,18 @@ def next_soft_prompts(
         soft_prompts: `n x d` evaluated soft prompts.
         scores: `n x m` per-example scores; their row means are the targets.
         seed: Seed of this round; fitting and acquisition optimization are deterministic given it.
-        strategy: ``bo``, or ``uniform`` for the random-search baseline at equal budget.
+        strategy: ``bo``; ``uniform`` (the random-search baseline) and ``ape`` (whose rows only
+            seed its candidates) draw i.i.d. uniform points without a model.
+        sequential: greedy sequential q-batch optimization instead of a joint one.
     """
     d = soft_prompts.shape[-1]
-    if strategy == "uniform":
+    if strategy != "bo":
         return uniform_design(q, d, seed)
     targets = scores.mean(axis=1)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = fit_gp(soft_prompts, targets, scores, kernel)
-        return propose(model, soft_prompts, float(targets.max()), q, seed, num_restarts, raw_samples)
+        return propose(model, soft_prompts, float(targets.max()), q, seed, num_restarts, raw_samples, sequential)
 
 
 def _to_unit(points: np.ndarray) -> Tensor:

@@ -4,6 +4,7 @@
     instructzero validate --config my_run.yaml        # config and data checks only: no model, no spending
     instructzero tasks                                # built-in and packaged tasks, split sizes, metric
     instructzero prompt sum [--format json]           # the production instruction of a task
+    instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
 
 This is the one module of the package that reaches into the ZenML layer
 (`pipelines`), and only inside the commands that need it: a config or data
@@ -18,9 +19,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from instructzero import __version__
 from instructzero.config import RunConfig, TaskConfig, load_config, parse_config
 from instructzero.errors import DataValidationError, InstructZeroError
+from instructzero.version import __version__
 
 DEFAULT_CONFIG = "configs/local.yaml"
 
@@ -120,6 +121,17 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from instructzero.benchmark import load_benchmark_config, run_benchmark, write_report
+
+    bench = load_benchmark_config(args.config)
+    if args.output:
+        bench = bench.model_copy(update={"output_dir": args.output})
+    report = write_report(bench) if args.report_only else run_benchmark(bench) / "report.md"
+    print(f"report: {report}\nplot:   {report.parent / 'best_so_far.png'}\nrows:   {report.parent / 'results.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="instructzero", description="Find the best instruction for a black-box LLM (InstructZero on ZenML)."
@@ -148,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = command("tasks", cmd_tasks, "list the built-in and packaged tasks with split sizes and metric")
     tasks.add_argument("--data-dir", help="an instruction-induction folder instead of the packaged one")
     tasks.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+
+    bench = command("benchmark", cmd_benchmark,
+                    "run a grid of tasks x methods x seeds at one budget (resumable) and write the report")  # fmt: skip
+    bench.add_argument("--config", default="configs/benchmark.yaml", help="benchmark YAML (default: %(default)s)")
+    bench.add_argument("--output", help="results folder (default: the config's output_dir)")
+    bench.add_argument("--report-only", action="store_true", help="rewrite report and plot from the results so far")
 
     prompt = command("prompt", cmd_prompt, "print or export the production instruction of a task")
     prompt.add_argument("task", help="task name, e.g. sum or antonyms")

@@ -161,17 +161,36 @@ class BlackBoxConfig(StrictModel):
 
 
 class BOConfig(StrictModel):
-    """Budget and search strategy. Budget = n_init + n_rounds × q instructions."""
+    """Budget and search strategy. Budget = n_init + n_rounds × q instructions (and `blackbox.max_calls`).
 
-    strategy: Literal["bo", "uniform"] = "bo"
+    Strategies: `bo` (InstructZero: GP + expected improvement over soft prompts), `uniform`
+    (random soft prompts, the same generator), `ape` (APE-style forward generation: the
+    proposer samples instructions from varied exemplar subsets, no soft prompt; see `ape`).
+    """
+
+    strategy: Literal["bo", "uniform", "ape"] = "bo"
     kernel: Literal["coupled", "matern"] = "coupled"
     n_init: int = Field(25, ge=2)
     n_rounds: int = Field(5, ge=0)
     #: Soft prompts proposed per round (BoTorch's q).
     q: int = Field(25, ge=1)
+    #: Greedy sequential q-batch optimization (one point at a time, each conditioned on the
+    #: previous ones) instead of one joint `q x d` optimization.
+    sequential: bool = False
     num_restarts: int = Field(8, ge=1)
     raw_samples: int = Field(256, ge=1)
     stop_at_score: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class APEConfig(StrictModel):
+    """APE-style proposals (`bo.strategy: ape`): instructions sampled from varied exemplar subsets."""
+
+    #: `whitebox` (default) samples with the white-box model; `blackbox` asks the black box, as the APE paper does
+    #: (its proposal calls count as black-box calls; a local black box decodes greedily, so only the varied
+    #: exemplar subsets make its proposals differ).
+    proposer: Literal["whitebox", "blackbox"] = "whitebox"
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
 
 
 class EvaluationConfig(StrictModel):
@@ -200,8 +219,12 @@ class RunConfig(StrictModel):
     projection: ProjectionConfig = ProjectionConfig()
     blackbox: BlackBoxConfig = BlackBoxConfig()
     bo: BOConfig = BOConfig()
+    ape: APEConfig = APEConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+    #: The user's own instructions (their current prompts): scored on the validation subset and the
+    #: test split like the winner, and reported beside it.
+    baseline_instructions: list[str] = []
 
     @property
     def registry_model_name(self) -> str:

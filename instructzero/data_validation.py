@@ -94,7 +94,8 @@ def _import_gx():
     import great_expectations as gx
 
     # After the import, which configures its own loggers: its ephemeral context's info lines are noise here.
-    for name in ("great_expectations", "great_expectations.expectations.registry"):
+    for name in ("great_expectations", "great_expectations.expectations.registry",
+                 "great_expectations.data_context.types.base"):  # fmt: skip
         logging.getLogger(name).setLevel(logging.ERROR)
     return gx
 

@@ -100,3 +100,52 @@ def score_best_on_test(
             "the budget ran out before any instruction was fully scored: raise blackbox.max_calls or max_cost_usd."
         )
     return score_on_test(history.best_instruction, test, blackbox, metric, cache, evaluation, seed, progress, price)
+
+
+@dataclass
+class BaselineScore:
+    """One of the user's own instructions, scored like the winner: validation subset, then test split."""
+
+    instruction: str
+    validation_score: float
+    #: `m` per-example scores on the validation subset.
+    validation_per_example: np.ndarray
+    test: TestResult
+    validation_spend: Spend = Spend()
+
+    @property
+    def spend(self) -> Spend:
+        return self.validation_spend + self.test.spend
+
+
+def reserved_calls(n_test: int, n_validation: int, n_baselines: int) -> int:
+    """Black-box calls held back from the search for the winner's test and the baselines' scores."""
+    return n_test + n_baselines * (n_validation + n_test)
+
+
+def score_baselines(
+    instructions: Sequence[str],
+    validation: Sequence[Example],
+    test: Sequence[Example],
+    blackbox: BlackBox,
+    metric: str,
+    cache: ResponseCache,
+    evaluation: EvaluationConfig,
+    seed: int,
+    progress: bool = False,
+    price: TokenPrice | None = None,
+) -> list[BaselineScore]:
+    """Each baseline instruction on the fixed validation subset and the test split (not capped: the
+    search held their calls in reserve)."""
+    scores = []
+    for instruction in instructions:
+        report = score_zero_shot([instruction], validation, blackbox, metric, cache, progress=progress,
+                                 budget=Budget(price=price))  # fmt: skip
+        scores.append(BaselineScore(
+            instruction=instruction,
+            validation_score=float(report.scores[0].mean()),
+            validation_per_example=report.scores[0],
+            test=score_on_test(instruction, test, blackbox, metric, cache, evaluation, seed, progress, price),
+            validation_spend=report.spend,
+        ))  # fmt: skip
+    return scores

@@ -10,6 +10,16 @@ from instructzero.accounting import Spend
 
 
 @dataclass
+class Proposals:
+    """One round's instructions before scoring, aligned with its `q x d` soft prompts (or APE draws)."""
+
+    #: One instruction per row; None where a paid proposer was refused by the budget.
+    instructions: list[str | None]
+    #: Black-box calls the proposer made (APE with the black box as proposer); free otherwise.
+    spend: Spend = Spend()
+
+
+@dataclass
 class Candidates:
     """One batch of soft prompts, the instructions they produced, and their validation scores."""
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 import time
 
-import torch
-
 from instructzero.accounting import Budget, describe_caps
 from instructzero.backends import make_blackbox
+from instructzero.blackbox import BlackBox
 from instructzero.config import RunConfig
-from instructzero.evaluation import score_best_on_test
-from instructzero.generator import exemplar_prompt, generate_instructions
+from instructzero.evaluation import reserved_calls, score_baselines, score_best_on_test
 from instructzero.history import History
 from instructzero.preflight import preflight
 from instructzero.projection import projection_for_model
+from instructzero.proposals import propose, proposer_blackbox
 from instructzero.response_cache import ResponseCache
 from instructzero.result import OptimizationResult, build_result
 from instructzero.rounds import advance, initial_soft_prompts
@@ -27,28 +26,33 @@ from instructzero.scoring import score_candidates
 logger = logging.getLogger(__name__)
 
 
-def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
-    """Run InstructZero end to end: initial design → BO rounds → best instruction → test score."""
+def optimize(config: RunConfig, progress: bool = False, blackbox: BlackBox | None = None) -> OptimizationResult:
+    """Run InstructZero (or a baseline strategy) end to end: rounds → best instruction → test score.
+
+    `blackbox` replaces the configured one (the benchmark wraps it to share answers across runs).
+    """
     start = time.perf_counter()
     task = preflight(config)
-    wb, bb = config.whitebox, config.blackbox
+    wb, bb, bo = config.whitebox, config.blackbox, config.bo
     projection = projection_for_model(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, config.seed)
-    text = exemplar_prompt(task.exemplars(config.task.n_exemplars, config.seed), wb.template)
     examples = task.validation_subset(config.task.n_validation, config.seed)
-    blackbox = make_blackbox(bb)
+    blackbox = blackbox or make_blackbox(bb)
     cache = ResponseCache(bb.cache_path)
+    reserve = reserved_calls(len(task.test), len(examples), len(config.baseline_instructions))
 
     history = History()
-    soft_prompts = initial_soft_prompts(
-        config.bo.strategy, config.bo.n_init, config.projection.intrinsic_dim, config.seed
-    )
-    for round_index in range(config.bo.n_rounds + 1):
-        instructions = generate_instructions(wb, projection, torch.as_tensor(soft_prompts), text, progress)
-        budget = Budget.for_run(bb, history.spend, reserve_calls=len(task.test))
+    soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
+    for round_index in range(bo.n_rounds + 1):
+        proposals = propose(
+            bo.strategy, wb, config.ape, projection, soft_prompts, task, config.task.n_exemplars, config.seed,
+            proposer=proposer_blackbox(bo.strategy, config.ape, bb), cache=cache,
+            budget=Budget.for_run(bb, history.spend, reserve), progress=progress,
+        )  # fmt: skip
         batch = score_candidates(
-            round_index, soft_prompts, instructions, examples, blackbox, task.metric, cache, progress, budget
-        )
-        history, soft_prompts = advance(config.bo, history, batch, round_index + 1, config.seed)
+            round_index, soft_prompts, proposals.instructions, examples, blackbox, task.metric, cache, progress,
+            Budget.for_run(bb, history.spend + proposals.spend, reserve), proposals.spend,
+        )  # fmt: skip
+        history, soft_prompts = advance(bo, history, batch, round_index + 1, config.seed)
         logger.info(
             "round %d: %d instructions, best so far %.3f, %d calls",
             round_index,
@@ -59,16 +63,19 @@ def optimize(config: RunConfig, progress: bool = False) -> OptimizationResult:
         if len(soft_prompts) == 0:
             break
 
-    test = score_best_on_test(
-        history, task.test, blackbox, task.metric, cache, config.evaluation, config.seed, progress, bb.price
-    )
+    evaluation = config.evaluation
+    test = score_best_on_test(history, task.test, blackbox, task.metric, cache, evaluation, config.seed, progress,
+                              bb.price)  # fmt: skip
+    baselines = score_baselines(config.baseline_instructions, examples, task.test, blackbox, task.metric, cache,
+                                evaluation, config.seed, progress, bb.price)  # fmt: skip
     return build_result(
         task,
         history,
         test,
         seed=config.seed,
         projection_seed=projection.seed,
-        stop_at_score=config.bo.stop_at_score,
+        stop_at_score=bo.stop_at_score,
         caps=describe_caps(bb.max_calls, bb.max_cost_usd),
         wall_time_s=time.perf_counter() - start,
+        baselines=baselines,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from instructzero.config import RunConfig
 from instructzero.data_validation import load_checked_task
 from instructzero.errors import ConfigError
+from instructzero.evaluation import reserved_calls
 from instructzero.model_files import SMOLLM2, smollm2_location
 from instructzero.task import TaskData
 
@@ -17,11 +18,14 @@ def preflight(config: RunConfig, probe: bool = True) -> TaskData:
     task, _ = load_checked_task(config.task, config.seed)
     bb = config.blackbox
     n_validation = len(task.validation_subset(config.task.n_validation, config.seed))
-    needed = n_validation + len(task.test)
+    n_baselines = len(config.baseline_instructions)
+    needed = n_validation + reserved_calls(len(task.test), n_validation, n_baselines)
     if bb.max_calls is not None and bb.max_calls < needed:
         raise ConfigError(
             f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({n_validation}"
-            f" validation calls) and test it ({len(task.test)} calls): raise it to at least {needed}."
+            f" validation calls) and test it ({len(task.test)} calls)"
+            + (f" and the {n_baselines} baseline instructions" if n_baselines else "")
+            + f": raise it to at least {needed}."
         )
     if bb.backend == "openai":
         from instructzero.backends import make_blackbox

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from instructzero import __version__
 from instructzero.task import Example, TaskData
+from instructzero.version import __version__
 
 if TYPE_CHECKING:
     from instructzero.config import RunConfig
@@ -54,6 +54,9 @@ class RegistryRecord:
     run_id: str
     #: The instructzero release that produced it.
     instructzero_version: str = ""
+    #: The user's own instructions scored beside it: `instruction`, `validation_score`, `test_score`,
+    #: `test_ci_low`, `test_ci_high` each.
+    baselines: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: The whole run config, for reproduction.
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -81,6 +84,9 @@ class RegistryRecord:
             seed=config.seed,
             run_id=run_id,
             instructzero_version=__version__,
+            baselines=[{"instruction": b.instruction, "validation_score": b.validation_score,
+                        "test_score": b.test.score, "test_ci_low": b.test.ci_low, "test_ci_high": b.test.ci_high}
+                       for b in result.baselines],  # fmt: skip
             config=config.model_dump(mode="json"),
         )
 
@@ -91,7 +97,9 @@ class RegistryRecord:
     def from_metadata(cls, metadata: Mapping[str, Any]) -> RegistryRecord:
         """The record in a model version's metadata (other keys, e.g. the promotion reason, are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(n for n in names - set(metadata) if n not in ("config", "instructzero_version"))
+        optional = {f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING
+                    or f.default_factory is not dataclasses.MISSING}  # fmt: skip
+        missing = sorted(names - set(metadata) - optional)
         if missing:
             raise KeyError(f"not an instructzero registry record: metadata lacks {', '.join(missing)}")
         return cls(**{k: v for k, v in metadata.items() if k in names})

@@ -6,10 +6,10 @@ evaluation step alike. Reading a stored result needs nothing but this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from instructzero.accounting import Spend
-from instructzero.evaluation import TestResult
+from instructzero.evaluation import BaselineScore, TestResult
 from instructzero.history import History
 from instructzero.task import TaskData
 
@@ -26,6 +26,8 @@ class OptimizationResult:
     projection_seed: int
     stop_reason: str
     wall_time_s: float
+    #: The user's own instructions (`baseline_instructions`), scored the same way.
+    baselines: list[BaselineScore] = field(default_factory=list)
 
     @property
     def best_instruction(self) -> str:
@@ -37,8 +39,8 @@ class OptimizationResult:
 
     @property
     def spend(self) -> Spend:
-        """Validation scoring and the test evaluation together."""
-        return self.history.spend + self.test.spend
+        """Validation scoring, the test evaluation and the baselines together."""
+        return sum((b.spend for b in self.baselines), self.history.spend + self.test.spend)
 
     @property
     def blackbox_calls(self) -> int:
@@ -61,6 +63,8 @@ class OptimizationResult:
                 f"{len(t.per_example)} examples)",
                 f"black-box calls:   {s.calls} ({s.cache_hits} answers reused from cache, {s.retries} retries)",
                 f"tokens, cost:      {s.prompt_tokens} prompt + {s.completion_tokens} completion, ${s.cost_usd:.4f}",
+                *(f"baseline:          validation {b.validation_score:.3f}, test {b.test.score:.3f} "
+                  f"({pct}% CI {b.test.ci_low:.3f}-{b.test.ci_high:.3f}): {b.instruction}" for b in self.baselines),
                 f"stopped:           {self.stop_reason}",
                 f"wall time:         {self.wall_time_s:.1f} s",
             ]
@@ -76,6 +80,7 @@ def build_result(
     stop_at_score: float,
     caps: str,
     wall_time_s: float,
+    baselines: list[BaselineScore] | None = None,
 ) -> OptimizationResult:
     """The run's result, with why it stopped (`caps` describes the budget)."""
     return OptimizationResult(
@@ -87,4 +92,5 @@ def build_result(
         projection_seed=projection_seed,
         stop_reason=history.stop_reason(stop_at_score, caps) or "all rounds done",
         wall_time_s=wall_time_s,
+        baselines=baselines or [],
     )

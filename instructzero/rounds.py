@@ -19,7 +19,8 @@ from instructzero.seeding import derive_seed
 
 
 def initial_soft_prompts(strategy: str, n_init: int, d: int, seed: int) -> np.ndarray:
-    """`n_init x d` soft prompts of round 0: Sobol for BO, i.i.d. uniform for the random baseline."""
+    """`n_init x d` soft prompts of round 0: Sobol for BO, i.i.d. uniform for the random and APE baselines
+    (APE uses a row only as the seed of its candidate)."""
     design = sobol_design if strategy == "bo" else uniform_design
     return design(n_init, d, derive_seed(seed, "init"))
 
@@ -51,5 +52,6 @@ def advance(
         kernel=bo.kernel,
         num_restarts=bo.num_restarts,
         raw_samples=bo.raw_samples,
+        sequential=bo.sequential,
     )
     return history, proposal

@@ -98,34 +98,41 @@ def score_zero_shot(
 def score_candidates(
     round_index: int,
     soft_prompts: np.ndarray,
-    instructions: Sequence[str],
+    instructions: Sequence[str | None],
     examples: Sequence[Example],
     blackbox: BlackBox,
     metric: str,
     cache: ResponseCache,
     progress: bool = False,
     budget: Budget | None = None,
+    proposal_spend: Spend = Spend(),
 ) -> Candidates:
     """Score one round's batch on the validation subset.
 
     Args:
         soft_prompts: `q x d` soft prompts that produced `instructions` (`q` may be 0:
             a round after the run stopped, which costs nothing).
+        instructions: one per soft prompt; None where the proposer was cut by the budget.
         budget: the run's caps; instructions it cut short are dropped with their soft prompts.
+        proposal_spend: what proposing the batch cost (a black box as APE proposer); added to the batch's spend.
     """
     soft_prompts = np.asarray(soft_prompts, dtype=np.float64)
-    report = score_zero_shot(instructions, examples, blackbox, metric, cache, progress=progress, budget=budget)
-    if report.budget_exhausted:
+    proposed = [i for i, v in enumerate(instructions) if v is not None]
+    texts = [instructions[i] for i in proposed]
+    report = score_zero_shot(texts, examples, blackbox, metric, cache, progress=progress, budget=budget)
+    kept = [proposed[i] for i in report.kept]
+    exhausted = report.budget_exhausted or len(proposed) < len(instructions)
+    if exhausted:
         logger.warning(
             "budget (%s) reached in round %d: %d of %d instructions scored; the run stops after this round",
-            budget.describe(), round_index, len(report.kept), len(instructions),
+            budget.describe() if budget else "no cap", round_index, len(kept), len(instructions),
         )  # fmt: skip
     return Candidates(
         round=round_index,
-        soft_prompts=soft_prompts[report.kept].reshape(len(report.kept), soft_prompts.shape[-1]),
-        instructions=[instructions[i] for i in report.kept],
+        soft_prompts=soft_prompts[kept].reshape(len(kept), soft_prompts.shape[-1]),
+        instructions=[instructions[i] for i in kept],
         scores=report.scores,
         answers=report.answers,
-        spend=report.spend,
-        budget_exhausted=report.budget_exhausted,
+        spend=report.spend + proposal_spend,
+        budget_exhausted=exhausted,
     )

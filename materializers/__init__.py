@@ -8,6 +8,7 @@ JSON), records metadata and, where useful, an HTML dashboard view.
 from materializers.candidates import CandidatesMaterializer, HistoryMaterializer
 from materializers.data_validation import DataValidationReportMaterializer
 from materializers.projection import ProjectionMaterializer
+from materializers.proposals import ProposalsMaterializer
 from materializers.result import OptimizationResultMaterializer
 from materializers.soft_prompts import SoftPromptsMaterializer
 from materializers.task import TaskDataMaterializer
@@ -18,6 +19,7 @@ __all__ = [
     "HistoryMaterializer",
     "OptimizationResultMaterializer",
     "ProjectionMaterializer",
+    "ProposalsMaterializer",
     "SoftPromptsMaterializer",
     "TaskDataMaterializer",
 ]

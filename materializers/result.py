@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero import __version__
 from instructzero.accounting import Spend
-from instructzero.evaluation import TestResult
+from instructzero.evaluation import BaselineScore, TestResult
 from instructzero.result import OptimizationResult
+from instructzero.version import __version__
 from materializers.candidates import history_html, load_history, save_history
 from materializers.io import read_json, read_npz, write_json, write_npz, write_text
 
@@ -24,20 +24,28 @@ class OptimizationResultMaterializer(BaseMaterializer):
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
 
     def save(self, data: OptimizationResult) -> None:
-        t = data.test
-        test = {"instruction": t.instruction, "score": t.score, "ci_low": t.ci_low, "ci_high": t.ci_high,
-                "confidence": t.confidence, "answers": t.answers, "spend": t.spend.as_metadata()}  # fmt: skip
-        record = {**{k: getattr(data, k) for k in _FIELDS}, "test": test}
+        baselines = [{"instruction": b.instruction, "validation_score": b.validation_score,
+                      "validation_spend": b.validation_spend.as_metadata(), "test": _test_record(b.test)}
+                     for b in data.baselines]  # fmt: skip
+        record = {**{k: getattr(data, k) for k in _FIELDS}, "test": _test_record(data.test), "baselines": baselines}
         write_json(self.artifact_store, os.path.join(self.uri, "result.json"), record)
-        write_npz(self.artifact_store, os.path.join(self.uri, "test.npz"), per_example=t.per_example)
+        arrays = {"per_example": data.test.per_example}
+        for i, b in enumerate(data.baselines):
+            arrays[f"baseline_{i}_test"], arrays[f"baseline_{i}_validation"] = b.test.per_example, b.validation_per_example
+        write_npz(self.artifact_store, os.path.join(self.uri, "test.npz"), **arrays)
         save_history(self.artifact_store, self.uri, data.history)
 
     def load(self, data_type: type[Any]) -> OptimizationResult:
         record = read_json(self.artifact_store, os.path.join(self.uri, "result.json"))
-        per_example = read_npz(self.artifact_store, os.path.join(self.uri, "test.npz"))["per_example"]
-        test = record.pop("test")
-        test = TestResult(per_example=per_example, **{**test, "spend": Spend(**test["spend"])})
-        return OptimizationResult(history=load_history(self.artifact_store, self.uri), test=test, **record)
+        arrays = read_npz(self.artifact_store, os.path.join(self.uri, "test.npz"))
+        test = _test_from(record.pop("test"), arrays["per_example"])
+        baselines = [
+            BaselineScore(b["instruction"], b["validation_score"], arrays[f"baseline_{i}_validation"],
+                          _test_from(b["test"], arrays[f"baseline_{i}_test"]), Spend(**b["validation_spend"]))
+            for i, b in enumerate(record.pop("baselines", []))
+        ]  # fmt: skip
+        return OptimizationResult(history=load_history(self.artifact_store, self.uri), test=test,
+                                  baselines=baselines, **record)  # fmt: skip
 
     def save_visualizations(self, data: OptimizationResult) -> dict[str, VisualizationType]:
         path = os.path.join(self.uri, "result.html")
@@ -57,4 +65,15 @@ class OptimizationResultMaterializer(BaseMaterializer):
             "n_evaluations": len(data.history.instructions),
             "seed": data.seed,
             "instructzero_version": __version__,
+            "baselines": [{"instruction": b.instruction, "validation_score": b.validation_score,
+                           "test_score": b.test.score} for b in data.baselines],  # fmt: skip
         }
+
+
+def _test_record(t: TestResult) -> dict[str, Any]:
+    return {"instruction": t.instruction, "score": t.score, "ci_low": t.ci_low, "ci_high": t.ci_high,
+            "confidence": t.confidence, "answers": t.answers, "spend": t.spend.as_metadata()}  # fmt: skip
+
+
+def _test_from(record: dict[str, Any], per_example) -> TestResult:
+    return TestResult(per_example=per_example, **{**record, "spend": Spend(**record["spend"])})

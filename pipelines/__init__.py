@@ -9,7 +9,7 @@ __all__ = ["instructzero_pipeline"]
 
 def __getattr__(name: str):
     if name == "instructzero_pipeline":
-        from pipelines.instructzero_pipeline import instructzero_pipeline
+        from pipelines.search import instructzero_pipeline
 
         return instructzero_pipeline
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

@@ -67,7 +67,7 @@ def run_pipeline(
     ensure_source_root()
     from zenml import Model
 
-    from pipelines.instructzero_pipeline import instructzero_pipeline
+    from pipelines.search import instructzero_pipeline
 
     model = Model(
         name=config.registry_model_name,

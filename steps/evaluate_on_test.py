@@ -7,7 +7,7 @@ import materializers  # noqa: F401
 from instructzero.accounting import describe_caps
 from instructzero.backends import make_blackbox
 from instructzero.config import BlackBoxConfig, EvaluationConfig
-from instructzero.evaluation import score_best_on_test
+from instructzero.evaluation import score_baselines, score_best_on_test
 from instructzero.history import History
 from instructzero.projection import SoftPromptProjection
 from instructzero.result import OptimizationResult, build_result
@@ -21,18 +21,25 @@ def evaluate_on_test(
     blackbox: BlackBoxConfig,
     evaluation: EvaluationConfig,
     stop_at_score: float,
+    n_validation: int,
+    baseline_instructions: list[str],
     seed: int,
     task: TaskData,
     projection: SoftPromptProjection,
     history: History,
 ) -> Annotated[OptimizationResult, "result"]:
-    """Score the best validation instruction on the held-out test split, with a bootstrap interval."""
+    """Score the best validation instruction on the held-out test split, with a bootstrap interval,
+    and the user's baseline instructions beside it."""
+    bb = make_blackbox(blackbox)
     with step_response_cache(blackbox) as cache:
-        test = score_best_on_test(history, task.test, make_blackbox(blackbox), task.metric, cache, evaluation, seed,
-                                  progress=True, price=blackbox.price)  # fmt: skip
-    log_metadata(metadata=test.spend.as_metadata())
+        test = score_best_on_test(history, task.test, bb, task.metric, cache, evaluation, seed, progress=True,
+                                  price=blackbox.price)  # fmt: skip
+        baselines = score_baselines(baseline_instructions, task.validation_subset(n_validation, seed), task.test,
+                                    bb, task.metric, cache, evaluation, seed, progress=True, price=blackbox.price)  # fmt: skip
+    log_metadata(metadata={**test.spend.as_metadata(), "n_baselines": len(baselines)})
     caps = describe_caps(blackbox.max_calls, blackbox.max_cost_usd)
-    return build_result(task, history, test, seed, projection.seed, stop_at_score, caps, _seconds_since_run_start())
+    return build_result(task, history, test, seed, projection.seed, stop_at_score, caps, _seconds_since_run_start(),
+                        baselines)  # fmt: skip
 
 
 def _seconds_since_run_start() -> float:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from instructzero import __version__
 from instructzero.cli import main
+from instructzero.version import __version__
 
 HEAVY = ("torch", "transformers", "botorch", "gpytorch", "zenml")
 PY = sys.executable

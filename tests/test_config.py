@@ -17,8 +17,9 @@ def test_unknown_keys_and_bad_values_are_rejected_with_their_path():
         parse_config({"bo": {"q": 0}})
     with pytest.raises(ConfigError, match="base_url is required"):
         parse_config({"blackbox": {"backend": "openai"}})
-    with pytest.raises(ConfigError, match="data_dir is required"):
-        parse_config({"task": {"source": "instruction_induction", "name": "antonyms"}})
+    with pytest.raises(ConfigError, match="task.path is required"):
+        parse_config({"task": {"source": "file"}})
+    assert parse_config({"task": {"source": "instruction_induction", "name": "antonyms"}}).task.data_dir is None
 
 
 def test_load_config_reports_missing_and_malformed_files(tmp_path):
@@ -37,7 +38,12 @@ def test_load_config_reports_missing_and_malformed_files(tmp_path):
 def test_every_shipped_config_is_valid():
     from pathlib import Path
 
+    from instructzero.benchmark import load_benchmark_config
+
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 3
     for path in configs:
-        assert load_config(path).max_instructions > 0, path
+        if path.name.startswith("benchmark"):
+            assert load_benchmark_config(path).tasks, path
+        else:
+            assert load_config(path).max_instructions > 0, path

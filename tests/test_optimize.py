@@ -65,3 +65,28 @@ def test_openai_backend_and_early_stop_on_a_perfect_score(tiny_lm_dir, always_ri
     assert result.validation_score == (1.0 if always_right else 0.0)
     assert result.test.score == (1.0 if always_right else 0.0)
     assert result.blackbox_calls == len(server.requests)
+
+
+def test_ape_samples_varied_instructions_from_exemplar_subsets_reproducibly(tiny_lm_dir):
+    config = parse_config({**SMALL, "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 6},
+                           "blackbox": {"model": str(tiny_lm_dir), "max_tokens": 4},
+                           "bo": {**SMALL["bo"], "strategy": "ape"}})  # fmt: skip
+    first, second = optimize(config), optimize(config)
+    instructions = first.history.instructions
+    assert len(instructions) == 6 and len(set(instructions)) > 3
+    assert all(v.startswith("The instruction was to") and "I gave a friend" not in v for v in instructions)
+    assert second.history.instructions == instructions
+
+
+def test_ape_prompts_draw_their_exemplars_from_each_row():
+    from instructzero.ape import ape_prompts
+    from instructzero.bo import uniform_design
+    from instructzero.config import TaskConfig
+    from instructzero.data import load_task
+
+    task = load_task(TaskConfig(source="builtin", name="sum"), seed=0)
+    draws = uniform_design(4, 10, seed=1)
+    prompts = ape_prompts(task, 5, draws)
+    assert len(set(prompts)) == 4 and prompts == ape_prompts(task, 5, draws.copy())
+    assert all(p.startswith("I gave a friend an instruction and five inputs.") for p in prompts)
+    assert all(p.endswith("The instruction was to") and p.count("Input: ") == 5 for p in prompts)

@@ -223,3 +223,35 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
     rerun_prompts = [r.prompt for r in server.requests[paid_before_rerun:]]
     round0 = {r.prompt for r in server.requests[:round0_calls]}
     assert not round0 & set(rerun_prompts)
+
+
+def test_ape_with_the_black_box_proposing_and_user_baselines_match_optimize(zenml_store, tiny_lm_dir, tmp_path):
+    from zenml.client import Client
+
+    from pipelines.run import run_pipeline
+
+    baselines = ["Add the two numbers.", "Say five."]
+    with FakeOpenAIServer(hashed_answer) as server:
+        config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
+        config = config.model_copy(update={
+            "bo": config.bo.model_copy(update={"strategy": "ape"}),
+            "ape": config.ape.model_copy(update={"proposer": "blackbox", "temperature": 0.7}),
+            "baseline_instructions": baselines,
+        })  # fmt: skip
+        result, run_id = run_pipeline(config)
+        paid = len(server.requests)
+        proposals = [r for r in server.requests if r.prompt.startswith("I gave a friend")]
+        reference = optimize(config.model_copy(update={"blackbox": config.blackbox.model_copy(
+            update={"cache_path": str(tmp_path / "reference.sqlite")})}))  # fmt: skip
+
+    assert result.history.instructions == reference.history.instructions
+    assert result.blackbox_calls == reference.blackbox_calls == paid
+    # The proposer's calls are black-box calls of the search, booked on its rounds.
+    assert len(proposals) == config.max_instructions and all(r.body["temperature"] == 0.7 for r in proposals)
+    assert result.history.spend.calls == paid - result.test.spend.calls - sum(b.spend.calls for b in result.baselines)
+    assert [b.instruction for b in result.baselines] == baselines
+    assert all(len(b.test.per_example) == 15 and len(b.validation_per_example) == 8 for b in result.baselines)
+    assert [b.test.score for b in result.baselines] == [b.test.score for b in reference.baselines]
+    assert result.summary().count("baseline:") == 2
+    record = Client().get_pipeline_run(run_id).model_version.run_metadata
+    assert [b["instruction"] for b in record["baselines"]] == baselines

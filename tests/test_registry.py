@@ -6,8 +6,8 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_pipeline import hashed_answer, tiny_config
 
-from instructzero import __version__
 from instructzero.promotion import decide_promotion
+from instructzero.version import __version__
 
 
 def right(prompt: str) -> str:

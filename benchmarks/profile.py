@@ -1,0 +1,156 @@
+"""Performance profile on this machine, side by side in one run.
+
+1. White-box generation: batched (whitebox.batch_size) against one soft prompt at a time (instructions/s).
+2. GP fit + proposal time against the number of observations (q = 25, d = 10, m = 20, one torch thread):
+   coupled and Matérn kernels, joint q-batch against sequential greedy optimization.
+3. Pipeline against in-process wall time on one small config (both from empty caches).
+4. Peak memory (max RSS) of each stage, each in a fresh process.
+
+    .venv/bin/python benchmarks/profile.py [--sizes 25 50 100 200 300] [--skip-pipeline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARNING")
+
+#: A small config for the pipeline comparison: SmolLM2 on both sides, 3 rounds.
+SMALL_RUN = {
+    "task": {"source": "builtin", "name": "sum", "n_validation": 10, "max_test": 20},
+    "bo": {"n_init": 8, "n_rounds": 2, "q": 4},
+}
+
+
+def generation_speed(n: int = 16) -> None:
+    import torch
+
+    from instructzero.bo import sobol_design
+    from instructzero.config import ProjectionConfig, TaskConfig, WhiteBoxConfig
+    from instructzero.data import load_task
+    from instructzero.generator import InstructionGenerator, exemplar_prompt
+    from instructzero.projection import projection_for_model
+
+    wb = WhiteBoxConfig()
+    task = load_task(TaskConfig(), seed=0)
+    text = exemplar_prompt(task.exemplars(5, seed=0))
+    projection = projection_for_model(wb.model, None, wb.n_soft_tokens, ProjectionConfig(), seed=0)
+    soft = torch.as_tensor(sobol_design(n, 10, seed=0))
+    print(f"1. white-box generation ({wb.model}, {n} soft prompts, max_new_tokens {wb.max_new_tokens}):")
+    for batch_size in (1, wb.batch_size, 16):
+        generator = InstructionGenerator.from_config(wb.model_copy(update={"batch_size": batch_size}), projection)
+        generator.generate(soft[:1], text)  # warm up
+        start = time.perf_counter()
+        generator.generate(soft, text)
+        seconds = time.perf_counter() - start
+        print(f"   batch {batch_size:>2}: {n / seconds:5.2f} instructions/s ({seconds:.1f} s)")
+
+
+def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
+    import numpy as np
+    import torch
+
+    from instructzero.bo import next_soft_prompts
+
+    torch.set_num_threads(1)
+    print(f"2. GP fit + proposal (q={q}, d={d}, m={m}, one torch thread), seconds:")
+    print(f"   {'n':>5} {'coupled joint':>14} {'coupled seq':>12} {'matern joint':>13} {'matern seq':>11}")
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        x = rng.uniform(-1, 1, (n, d))
+        scores = (rng.random((n, m)) < rng.uniform(0.1, 0.6, (n, 1))).astype(float)
+        times = []
+        for kernel in ("coupled", "matern"):
+            for sequential in (False, True):
+                start = time.perf_counter()
+                next_soft_prompts(x, scores, q=q, seed=0, kernel=kernel, sequential=sequential)
+                times.append(time.perf_counter() - start)
+        print(f"   {n:>5} {times[0]:>14.2f} {times[1]:>12.2f} {times[2]:>13.2f} {times[3]:>11.2f}")
+
+
+def pipeline_overhead() -> None:
+    from instructzero.config import parse_config
+    from instructzero.loop import optimize
+    from pipelines.run import run_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ZENML_CONFIG_PATH"] = str(Path(tmp) / "zenml")
+
+        def config(name: str):
+            return parse_config({**SMALL_RUN, "blackbox": {"cache_path": str(Path(tmp) / name)}})
+
+        optimize(config("warm.sqlite"))  # model loads and conversion are not what is measured
+        start = time.perf_counter()
+        reference = optimize(config("inprocess.sqlite"))
+        inprocess = time.perf_counter() - start
+        start = time.perf_counter()
+        result, _ = run_pipeline(config("pipeline.sqlite"))
+        pipeline = time.perf_counter() - start
+    same = result.history.instructions == reference.history.instructions
+    print(f"3. pipeline against in-process ({len(reference.history.instructions)} instructions, "
+          f"{reference.blackbox_calls} black-box calls, identical results: {same}):")  # fmt: skip
+    print(f"   in-process {inprocess:.1f} s, pipeline {pipeline:.1f} s, overhead {(pipeline / inprocess - 1) * 100:+.1f} %")
+
+
+STAGES = {
+    "config + task checks": "from instructzero.config import parse_config; from instructzero.preflight import "
+    "preflight; preflight(parse_config({}), probe=False)",
+    "projection (no weights)": "from instructzero.config import ProjectionConfig; from instructzero.projection "
+    "import projection_for_model; projection_for_model('smollm2', None, 5, ProjectionConfig(), 0)",
+    "white box: 8 instructions": "import torch; from instructzero.config import *; from instructzero.projection "
+    "import projection_for_model; from instructzero.generator import generate_instructions; "
+    "p = projection_for_model('smollm2', None, 5, ProjectionConfig(), 0); "
+    "generate_instructions(WhiteBoxConfig(), p, torch.rand(8, 10) * 2 - 1, 'Input: 1 2\\nOutput: 3\\n\\nThe instruction was to')",
+    "black box: 16 answers": "from instructzero.backends import make_blackbox; from instructzero.config import "
+    "BlackBoxConfig; make_blackbox(BlackBoxConfig()).complete(['Instruction: Add.\\n\\nInput: 1 2\\n\\nOutput:'] * 16)",
+    "GP fit + proposal, n=200": "import numpy as np; from instructzero.bo import next_soft_prompts; "
+    "r = np.random.default_rng(0); next_soft_prompts(r.uniform(-1, 1, (200, 10)), "
+    "(r.random((200, 20)) < 0.3).astype(float), q=25, seed=0)",
+}
+
+
+def peak_memory() -> None:
+    print("4. peak memory (max RSS) per stage, each in a fresh process:")
+    for name, code in STAGES.items():
+        script = f"import resource, sys; sys.path.insert(0, {str(REPO)!r}); {code}; " \
+                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+        rss = done.stdout.strip().splitlines()[-1] if done.returncode == 0 else f"failed: {done.stderr[-300:]}"
+        print(f"   {name:<28} {int(rss) / 1024:8.0f} MiB" if rss.isdigit() else f"   {name:<28} {rss}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200, 300])
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    import platform
+
+    import torch
+
+    from instructzero.version import __version__
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
+          f"{platform.python_version()}, torch {torch.__version__}, instructzero {__version__}")  # fmt: skip
+    generation_speed()
+    gp_timing(args.sizes)
+    if not args.skip_pipeline:
+        pipeline_overhead()
+    peak_memory()
+    print(json.dumps({"maxrss_this_process_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+
+
+if __name__ == "__main__":
+    main()

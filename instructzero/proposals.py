@@ -1,0 +1,62 @@
+"""A round's candidate instructions, whatever the strategy: the one place instructions come from.
+
+`bo` and `uniform` turn soft prompts into instructions with the white box
+(:mod:`instructzero.generator`); `ape` samples them from varied exemplar subsets
+(:mod:`instructzero.ape`), with the white box or, as in the APE paper, the black box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from instructzero.accounting import Budget
+from instructzero.ape import ape_prompts, sample_with_blackbox, sample_with_whitebox
+from instructzero.backends import make_blackbox
+from instructzero.config import APEConfig, BlackBoxConfig, WhiteBoxConfig
+from instructzero.generator import exemplar_prompt, generate_instructions
+from instructzero.history import Proposals
+from instructzero.projection import SoftPromptProjection
+from instructzero.response_cache import ResponseCache
+from instructzero.task import TaskData
+
+
+def propose(
+    strategy: str,
+    whitebox: WhiteBoxConfig,
+    ape: APEConfig,
+    projection: SoftPromptProjection,
+    soft_prompts: np.ndarray,
+    task: TaskData,
+    n_exemplars: int,
+    seed: int,
+    proposer: BlackBoxConfig | None = None,
+    cache: ResponseCache | None = None,
+    budget: Budget | None = None,
+    progress: bool = False,
+) -> Proposals:
+    """The candidates of one round.
+
+    Args:
+        soft_prompts: `q x d` soft prompts (`bo`, `uniform`) or random draws identifying APE
+            candidates (`ape`); `q = 0` (a round after the run stopped) proposes nothing at no cost.
+        proposer: the black box, when it proposes (`ape.proposer: blackbox`); needs `cache` and `budget`.
+    """
+    if len(soft_prompts) == 0:
+        return Proposals([])
+    if strategy != "ape":
+        text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template)
+        return Proposals(generate_instructions(whitebox, projection, torch.as_tensor(soft_prompts), text, progress))
+    prompts = ape_prompts(task, n_exemplars, soft_prompts)
+    if ape.proposer == "whitebox":
+        return Proposals(sample_with_whitebox(whitebox, ape, prompts, soft_prompts, progress))
+    if proposer is None or cache is None:
+        raise ValueError("APE with the black box as proposer needs its config and a response cache")
+    sampler = proposer.model_copy(update={"temperature": ape.temperature, "max_tokens": whitebox.max_new_tokens})
+    instructions, spend = sample_with_blackbox(make_blackbox(sampler), prompts, cache, budget)
+    return Proposals(instructions, spend)
+
+
+def proposer_blackbox(strategy: str, ape: APEConfig, blackbox: BlackBoxConfig) -> BlackBoxConfig | None:
+    """The black box's config when it proposes instructions, else None (so generation does not depend on it)."""
+    return blackbox if strategy == "ape" and ape.proposer == "blackbox" else None

@@ -1,0 +1,58 @@
+"""The search pipeline (InstructZero and its baseline strategies) in ZenML: wiring only.
+
+The rounds are unrolled: round r has the steps `generate_instructions_round_r`,
+`score_instructions_round_r` and `update_gp_round_r`, so every round's
+artifacts are separate in the lineage, finished rounds are cache hits on a
+rerun, and the DAG is known before the run starts on any orchestrator. Early
+stopping makes the remaining rounds empty (no generation, no calls).
+
+Each step gets only the config sections and values it uses: ZenML keys a step's
+cache on its parameters, so a change to one section reruns only its users.
+"""
+
+from zenml import pipeline
+
+from instructzero.config import RunConfig
+from instructzero.proposals import proposer_blackbox
+from steps import (
+    evaluate_on_test,
+    generate_instructions,
+    initial_design,
+    load_task,
+    promote,
+    sample_projection,
+    score_instructions,
+    update_gp,
+)
+
+
+@pipeline(enable_cache=True)
+def instructzero_pipeline(config: RunConfig):
+    wb, bb, bo, seed = config.whitebox, config.blackbox, config.bo, config.seed
+    n_validation = config.task.n_validation
+    # Calls held back for the baselines matter only under a spending cap: without one, editing the
+    # baselines must not rerun the search.
+    capped = bb.max_calls is not None or bb.max_cost_usd is not None
+    n_baselines = len(config.baseline_instructions) if capped else 0
+    proposer = proposer_blackbox(bo.strategy, config.ape, bb)
+    ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
+    task, _ = load_task(config.task, seed)
+    projection = sample_projection(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
+    history, soft_prompts = initial_design(bo.strategy, bo.n_init, config.projection.intrinsic_dim, seed)
+    for r in range(bo.n_rounds + 1):
+        instructions = generate_instructions(
+            bo.strategy, wb, ape, proposer, config.task.n_exemplars, n_validation if proposer else 0,
+            n_baselines if proposer else 0, seed, task, projection, history, soft_prompts,
+            id=f"generate_instructions_round_{r}",
+        )  # fmt: skip
+        candidates = score_instructions(
+            bb, n_validation, n_baselines, seed, task, history, soft_prompts, instructions, r,
+            id=f"score_instructions_round_{r}",
+        )  # fmt: skip
+        history, soft_prompts = update_gp(bo, seed, history, candidates, r + 1, id=f"update_gp_round_{r}")
+    result = evaluate_on_test(
+        bb, config.evaluation, bo.stop_at_score, n_validation, config.baseline_instructions, seed, task, projection,
+        history,
+    )  # fmt: skip
+    promote(config, task, result)
+    return result

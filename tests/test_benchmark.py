@@ -1,0 +1,77 @@
+"""The benchmark command on a tiny grid: every cell runs once at the same budget, and the report says so."""
+
+import csv
+import hashlib
+
+import yaml
+from fake_openai import FakeOpenAIServer
+
+from instructzero.benchmark import load_benchmark_config, run_benchmark
+from instructzero.cli import main
+
+
+def mixed_answer(prompt: str) -> str:
+    """Sums or maxima, by a hash of the prompt: each instruction scores differently on each task."""
+    a, b = map(int, prompt.split("Input: ")[1].split("\n")[0].split())
+    pick = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 3
+    return [str(a + b), str(max(a, b)), "no idea"][pick]
+
+
+def write_config(tmp_path, tiny_lm_dir, base_url, validation_calls=40):
+    config = {
+        "run": {
+            "task": {"n_validation": 4, "max_test": 10, "checks": {"min_test_rows": 5}},
+            "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 5},
+            "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": None,
+                         "cache_path": str(tmp_path / "cache.sqlite")},
+            "bo": {"n_init": 3, "n_rounds": 4, "q": 2, "num_restarts": 1, "raw_samples": 16},
+            "evaluation": {"bootstrap_samples": 100},
+        },
+        "tasks": ["sum", "larger"],
+        "methods": ["instructzero", "uniform", "ape", "matern", "manual"],
+        "seeds": [0],
+        "validation_calls": validation_calls,
+        "manual_instructions": {"sum": ["Add the two numbers."], "larger": ["Give the larger number.", "Echo."]},
+        "output_dir": str(tmp_path / "results"),
+    }  # fmt: skip
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, capsys):
+    with FakeOpenAIServer(mixed_answer) as server:
+        path = write_config(tmp_path, tiny_lm_dir, server.base_url)
+        assert main(["benchmark", "--config", str(path)]) == 0
+        paid = len(server.requests)
+        bench = load_benchmark_config(path)
+        ran = []
+        run_benchmark(bench, progress=False, on_cell=ran.append)  # resumed: nothing left to do
+        assert ran == [] and len(server.requests) == paid
+        bigger = load_benchmark_config(write_config(tmp_path, tiny_lm_dir, server.base_url, validation_calls=48))
+        run_benchmark(bigger, progress=False, on_cell=ran.append)  # a changed budget reruns every cell
+        assert len(ran) == 10
+
+    out = tmp_path / "results"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted((r["task"], r["method"]) for r in rows) == sorted(
+        (t, m) for t in ("sum", "larger") for m in ("instructzero", "uniform", "ape", "matern", "manual"))  # fmt: skip
+    for r in rows:
+        assert 0 <= float(r["test_score"]) <= 1 and float(r["test_ci_low"]) <= float(r["test_score"])
+        if r["method"] != "manual":  # the budget binds: never more validation calls than allowed (+ the test's 10)
+            assert 0 < int(r["calls"]) <= 48 + 10 and int(r["distinct"]) <= int(r["instructions"])
+    manual = next(r for r in rows if r["task"] == "larger" and r["method"] == "manual")
+    assert manual["best_instruction"] in ("Give the larger number.", "Echo.")
+    ape = [r for r in rows if r["method"] == "ape"]
+    assert all(not r["best_instruction"].startswith("I gave a friend") for r in ape)
+
+    report = (out / "report.md").read_text()
+    assert "| sum |" in report and "| larger |" in report and "**mean over tasks**" in report
+    for other in ("uniform", "ape", "matern", "manual"):
+        line = next(x for x in report.splitlines() if x.startswith(f"| {other} |") and "/" in x)
+        win, tie, loss = map(int, line.split("|")[2].split("/"))
+        assert win + tie + loss == 2  # two tasks, one seed
+    assert "reach uniform's final best" in report
+    png = (out / "best_so_far.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "report:" in capsys.readouterr().out
