@@ -12,7 +12,8 @@ def make_blackbox(config: BlackBoxConfig) -> BlackBox:
         from instructzero.local_backend import LocalBlackBox
 
         return LocalBlackBox(
-            config.model, config.gguf_file, config.device, config.max_tokens, config.batch_size, config.use_chat_template
+            config.model, config.gguf_file, config.device, config.max_tokens, config.batch_size, config.use_chat_template,
+            config.cache_namespace,
         )
     from instructzero.openai_backend import OpenAIBlackBox, RetryPolicy  # the client is imported only if used
 
@@ -27,4 +28,5 @@ def make_blackbox(config: BlackBoxConfig) -> BlackBox:
         retry=RetryPolicy(config.max_retries, config.retry_base_s, config.retry_max_s),
         requests_per_minute=config.requests_per_minute,
         tokens_per_minute=config.tokens_per_minute,
+        namespace=config.cache_namespace,
     )

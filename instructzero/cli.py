@@ -3,7 +3,8 @@
     instructzero run --config configs/local.yaml      # the pipeline (or --in-process: the plain loop)
     instructzero validate --config my_run.yaml        # config and data checks only: no model, no spending
     instructzero tasks                                # built-in and packaged tasks, split sizes, metric
-    instructzero prompt sum [--format json]           # the production instruction of a task
+    instructzero prompt sum [--format json]           # the production instruction of a task (and its re-checks)
+    instructzero recheck sum                          # today's black box against production; exit 1 on regression
     instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
 
 This is the one module of the package that reaches into the ZenML layer
@@ -54,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         decision = None
     else:
         try:
-            preflight(config)
+            task = preflight(config)
         except DataValidationError as exc:
             from pipelines.run import save_failed_validation
 
@@ -62,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         from pipelines.run import registry_decision, run_pipeline
 
-        result, run_id = run_pipeline(config, step_cache=not args.no_step_cache, checked=True)
+        result, run_id = run_pipeline(config, step_cache=not args.no_step_cache, task=task)
         where = f"ZenML run {run_id}: `zenml pipeline runs describe {run_id}`, `zenml login --local` for the dashboard"
         decision = registry_decision(run_id)
     print(result.summary())
@@ -100,6 +101,41 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print(f"{source:<22} {name:<26} {task.metric:<12} {len(task.prompt_gen):>10} {len(task.validation):>10} "
               f"{len(task.test):>6}")  # fmt: skip
     return 0
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    """Re-check production; on a regression with `recheck.reoptimize`, run a full optimization."""
+    from instructzero.preflight import preflight
+    from pipelines.registry import NoProductionPrompt, production_record
+    from pipelines.run import registry_decision, run_pipeline, run_recheck
+
+    try:
+        name, version, record = production_record(args.task, args.model_name)
+    except NoProductionPrompt as exc:
+        raise InstructZeroError(str(exc)) from None
+    # The config that produced production, unless the user names today's (e.g. a new black box).
+    config = load_config(args.config) if args.config else parse_config(record.config, origin=f"{name} v{version.number}")
+    if args.reoptimize:
+        config = config.model_copy(update={"recheck": config.recheck.model_copy(update={"reoptimize": True})})
+    if args.fresh_answers:
+        config = config.model_copy(update={"recheck": config.recheck.model_copy(update={"fresh_answers": True})})
+    if config.registry_model_name != name:
+        raise InstructZeroError(f"the config registers to '{config.registry_model_name}', not '{name}': "
+                                "set registry.model_name or pass the task's config")  # fmt: skip
+    task = preflight(config)
+    check, run_id = run_recheck(config)
+    print(f"recheck:           {name} version {check.version}: {check.reason} ({check.calls} black-box calls, "
+          f"run {run_id})")  # fmt: skip
+    if check.regression and config.recheck.reoptimize:
+        # Earlier observations describe the black box before the change: no warm start; with fresh answers
+        # (same name, changed model) no cached answer either.
+        update = {"bo": config.bo.model_copy(update={"warm_start": False})}
+        if config.recheck.fresh_answers:
+            update["blackbox"] = config.blackbox.model_copy(update={"cache_namespace": f"after-{check.checked_at}"})
+        result, run_id = run_pipeline(config.model_copy(update=update), task=task)
+        print(f"re-optimized:      {result.best_instruction} (test {result.test.score:.3f}, run {run_id})")
+        print(f"registry:          {registry_decision(run_id)}")
+    return 1 if check.regression else 0
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
@@ -166,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default="configs/benchmark.yaml", help="benchmark YAML (default: %(default)s)")
     bench.add_argument("--output", help="results folder (default: the config's output_dir)")
     bench.add_argument("--report-only", action="store_true", help="rewrite report and plot from the results so far")
+
+    recheck = command("recheck", cmd_recheck, "re-check the production instruction of a task with today's black box "
+                      "and test split; exit 1 on a regression (and re-optimize when configured)")  # fmt: skip
+    recheck.add_argument("task", help="task name, e.g. sum or antonyms")
+    recheck.add_argument("--config", help="today's run config (default: the config that produced production)")
+    recheck.add_argument("--model-name", help="registry model name (default instructzero-<task>)")
+    recheck.add_argument("--fresh-answers", action="store_true", help="ask the black box again (recheck.fresh_answers)")
+    recheck.add_argument("--reoptimize", action="store_true", help="on a regression, run a full optimization")
 
     prompt = command("prompt", cmd_prompt, "print or export the production instruction of a task")
     prompt.add_argument("task", help="task name, e.g. sum or antonyms")

@@ -84,8 +84,9 @@ class WhiteBoxConfig(StrictModel):
     use_chat_template: bool = False
     #: `plain`: the exemplars, then "The instruction was to" (the reference); `ape`: APE's preamble first.
     template: Literal["plain", "ape"] = "plain"
-    #: Forbid repeating any n-gram of this size in a generated instruction (0: off).
-    no_repeat_ngram_size: int = Field(0, ge=0)
+    #: Forbid repeating any n-gram of this size in a generated instruction (0: off). 3 stops the
+    #: "the maximum value of the maximum value of ..." loops a small white box falls into.
+    no_repeat_ngram_size: int = Field(3, ge=0)
     device: str = "auto"
 
 
@@ -129,6 +130,10 @@ class BlackBoxConfig(StrictModel):
     #: Share paid-for responses through the artifact store: `auto` does when the store
     #: is remote (S3 on Kubernetes, where a pod's local files die with it).
     cache_sync: Literal["auto", "always", "never"] = "auto"
+    #: Part of the black box's identity: answers cached under another namespace are not reused. A
+    #: re-optimization after a regression found with `recheck.fresh_answers` gets a new one, since
+    #: the model behind the same name changed and older answers are stale.
+    cache_namespace: str = ""
     #: Retries of one request on 429, 5xx, timeouts, dropped connections and malformed
     #: answers; exponential backoff with jitter, or the server's `Retry-After`.
     max_retries: int = Field(6, ge=0)
@@ -177,6 +182,9 @@ class BOConfig(StrictModel):
     #: Greedy sequential q-batch optimization (one point at a time, each conditioned on the
     #: previous ones) instead of one joint `q x d` optimization.
     sequential: bool = False
+    #: Start from the scored observations of earlier comparable runs of this task (found in the
+    #: registry; pipeline runs only): the initial design shrinks or is replaced by a GP proposal.
+    warm_start: bool = False
     num_restarts: int = Field(8, ge=1)
     raw_samples: int = Field(256, ge=1)
     stop_at_score: float = Field(1.0, gt=0.0, le=1.0)
@@ -210,6 +218,22 @@ class RegistryConfig(StrictModel):
     model_name: str | None = None
     #: Promote to production even when the test score does not beat the current one.
     force_promotion: bool = False
+    #: Least improvement of the test score over production (paired, same examples) to promote.
+    min_improvement: float = Field(0.0, ge=0.0, le=1.0)
+    #: Production needs a test score above this; default: the best baseline instruction's, else 0.
+    floor: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class RecheckConfig(StrictModel):
+    """Re-checking the production instruction against today's black box and test split."""
+
+    #: A drop of the test score beyond this (and beyond noise) is a regression.
+    margin: float = Field(0.05, ge=0.0, le=1.0)
+    #: Ask the black box again instead of reusing cached answers: for an endpoint whose model name
+    #: stays while the model behind it may change.
+    fresh_answers: bool = False
+    #: On a regression, run a full optimization (its result goes through the normal promotion rule).
+    reoptimize: bool = False
 
 
 class RunConfig(StrictModel):
@@ -222,9 +246,17 @@ class RunConfig(StrictModel):
     ape: APEConfig = APEConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+    recheck: RecheckConfig = RecheckConfig()
     #: The user's own instructions (their current prompts): scored on the validation subset and the
     #: test split like the winner, and reported beside it.
     baseline_instructions: list[str] = []
+
+    @property
+    @model_validator(mode="after")
+    def _warm_start_needs_bo(self) -> RunConfig:
+        if self.bo.warm_start and self.bo.strategy != "bo":
+            raise ValueError("bo.warm_start needs bo.strategy 'bo' (it seeds the GP with earlier observations)")
+        return self
 
     @property
     def registry_model_name(self) -> str:

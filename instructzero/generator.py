@@ -8,6 +8,7 @@ was to" (Chen et al., 2024, Sec. 3.1), and completes the sentence greedily.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -146,14 +147,16 @@ class InstructionGenerator:
         order = torch.argsort(mask, dim=1, stable=True)
         embeds = torch.gather(embeds, 1, order.unsqueeze(-1).expand_as(embeds))
         mask = torch.gather(mask, 1, order)
-        output = model.generate(
-            inputs_embeds=embeds,
-            attention_mask=mask,
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            no_repeat_ngram_size=self.no_repeat_ngram_size,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+        with warnings.catch_warnings():  # the n-gram rule applies to new tokens only, which is what we want
+            warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
+            output = model.generate(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                no_repeat_ngram_size=self.no_repeat_ngram_size,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         return tokenizer.batch_decode(output, skip_special_tokens=True)
 
 

@@ -27,6 +27,7 @@ class LocalBlackBox:
         max_tokens: int = 16,
         batch_size: int = 16,
         use_chat_template: bool = False,
+        namespace: str = "",
     ) -> None:
         self.model_name = model
         self.gguf_file = gguf_file
@@ -34,6 +35,7 @@ class LocalBlackBox:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
+        self.namespace = namespace
 
     @property
     def lm(self) -> LoadedModel:
@@ -41,7 +43,8 @@ class LocalBlackBox:
 
     @property
     def identity(self) -> str:
-        return f"local:{self.model_name}:greedy:max_tokens={self.max_tokens}:chat={self.use_chat_template}"
+        identity = f"local:{self.model_name}:greedy:max_tokens={self.max_tokens}:chat={self.use_chat_template}"
+        return f"{identity}:ns={self.namespace}" if self.namespace else identity
 
     def _format(self, prompt: str) -> str:
         if not self.use_chat_template:

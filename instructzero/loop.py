@@ -13,6 +13,7 @@ from instructzero.accounting import Budget, describe_caps
 from instructzero.backends import make_blackbox
 from instructzero.blackbox import BlackBox
 from instructzero.config import RunConfig
+from instructzero.errors import ConfigError
 from instructzero.evaluation import reserved_calls, score_baselines, score_best_on_test
 from instructzero.history import History
 from instructzero.preflight import preflight
@@ -31,6 +32,8 @@ def optimize(config: RunConfig, progress: bool = False, blackbox: BlackBox | Non
 
     `blackbox` replaces the configured one (the benchmark wraps it to share answers across runs).
     """
+    if config.bo.warm_start:
+        raise ConfigError("bo.warm_start reads earlier runs from the registry: run the pipeline, not --in-process")
     start = time.perf_counter()
     task = preflight(config)
     wb, bb, bo = config.whitebox, config.blackbox, config.bo

@@ -133,6 +133,7 @@ class OpenAIBlackBox:
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         seed: int = 0,
+        namespace: str = "",
     ) -> None:
         api_key = os.environ.get(api_key_env) if api_key_env else "unused"
         if not api_key:
@@ -152,6 +153,7 @@ class OpenAIBlackBox:
         self._rpm = TokenBucket(requests_per_minute) if requests_per_minute else None
         self._tpm = TokenBucket(tokens_per_minute) if tokens_per_minute else None
         self._rng = random.Random(seed)
+        self.namespace = namespace
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBlackBox({self.base_url!r}, {self.model!r}, api_key_env={self.api_key_env!r})"
@@ -159,7 +161,8 @@ class OpenAIBlackBox:
     @property
     def identity(self) -> str:
         """What decides an answer: endpoint, model and decoding settings (the cache key's first part)."""
-        return f"openai:{self.base_url}:{self.model}:t={self.temperature}:max_tokens={self.max_tokens}"
+        identity = f"openai:{self.base_url}:{self.model}:t={self.temperature}:max_tokens={self.max_tokens}"
+        return f"{identity}:ns={self.namespace}" if self.namespace else identity
 
     def _client(self):
         from openai import AsyncOpenAI

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from instructzero.task import Example, TaskData
 from instructzero.version import __version__
 
@@ -27,6 +29,30 @@ def split_fingerprint(test: Sequence[Example], metric: str) -> str:
     """Identifies a test split and its metric: scores are comparable only when fingerprints match."""
     payload = json.dumps([metric, [[e.input, list(e.answers)] for e in test]])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def search_fingerprint(config: RunConfig, task: TaskData, blackbox_identity: str) -> dict[str, Any]:
+    """What makes two runs' observations interchangeable: the same soft prompt gives the same instruction
+    (white box, generation settings, projection and its seed, exemplars) and the same instruction the
+    same per-example scores (black box, validation subset, metric)."""
+    wb = config.whitebox
+    return {
+        "whitebox": [wb.model, wb.gguf_file, wb.n_soft_tokens, wb.max_new_tokens, wb.template,
+                     wb.no_repeat_ngram_size, wb.use_chat_template],  # fmt: skip
+        "projection": [config.projection.intrinsic_dim, config.projection.distribution, config.seed],
+        "exemplars": split_fingerprint(task.exemplars(config.task.n_exemplars, config.seed), task.metric),
+        "blackbox": blackbox_identity,
+        "validation": split_fingerprint(task.validation_subset(config.task.n_validation, config.seed), task.metric),
+    }
+
+
+def why_not_comparable(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> str | None:
+    """None when two search fingerprints match, else which parts differ."""
+    names = {"whitebox": "white box or its generation settings", "projection": "projection (dimension, "
+             "distribution or seed)", "exemplars": "exemplars", "blackbox": "black box", "validation":
+             "validation subset or metric"}  # fmt: skip
+    differ = [names.get(k, k) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    return ", ".join(differ) + " differ" if differ else None
 
 
 @dataclass(frozen=True)
@@ -57,8 +83,16 @@ class RegistryRecord:
     #: The user's own instructions scored beside it: `instruction`, `validation_score`, `test_score`,
     #: `test_ci_low`, `test_ci_high` each.
     baselines: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: `t` per-example test scores: what paired comparisons (promotion, regression) use.
+    test_per_example: list[float] = dataclasses.field(default_factory=list)
+    #: :func:`search_fingerprint` of the run: when its observations may warm-start another.
+    search_fingerprint: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: The whole run config, for reproduction.
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def best_baseline(self) -> dict[str, Any] | None:
+        return max(self.baselines, key=lambda b: b["test_score"]) if self.baselines else None
 
     @classmethod
     def of_run(
@@ -87,6 +121,8 @@ class RegistryRecord:
             baselines=[{"instruction": b.instruction, "validation_score": b.validation_score,
                         "test_score": b.test.score, "test_ci_low": b.test.ci_low, "test_ci_high": b.test.ci_high}
                        for b in result.baselines],  # fmt: skip
+            test_per_example=[float(x) for x in result.test.per_example],
+            search_fingerprint=search_fingerprint(config, task, blackbox_identity),
             config=config.model_dump(mode="json"),
         )
 
@@ -109,14 +145,25 @@ class RegistryRecord:
         return (self.test_fingerprint, self.blackbox_identity) == (other.test_fingerprint, other.blackbox_identity)
 
 
-def incumbent_score(
-    incumbent: RegistryRecord, challenger: RegistryRecord, rescore: Callable[[str], float]
-) -> tuple[float, bool]:
-    """Production's test score on the challenger's terms, and whether it had to be re-scored.
+def incumbent_scores(
+    incumbent: RegistryRecord, challenger: RegistryRecord, rescore: Callable[[str], np.ndarray]
+) -> tuple[np.ndarray, bool]:
+    """Production's per-example test scores on the challenger's terms, and whether they had to be re-scored.
 
-    The stored score when the two records are comparable; otherwise `rescore`
+    The stored scores when the two records are comparable; otherwise `rescore`
     scores production's instruction on the challenger's test split and black box.
     """
-    if incumbent.comparable_with(challenger):
-        return incumbent.test_score, False
+    if incumbent.comparable_with(challenger) and len(incumbent.test_per_example) == challenger.test_examples:
+        return np.asarray(incumbent.test_per_example, dtype=np.float64), False
     return rescore(incumbent.instruction), True
+
+
+def production_floor(challenger: RegistryRecord, floor: float | None) -> tuple[float, str]:
+    """The score production must exceed, and where it comes from: the configured floor, else the best
+    baseline instruction's test score, else zero."""
+    if floor is not None:
+        return floor, "registry.floor"
+    best = challenger.best_baseline
+    if best is not None:
+        return float(best["test_score"]), f"best baseline instruction {best['instruction']!r}"
+    return 0.0, "zero"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from instructzero.bo import next_soft_prompts, sobol_design, uniform_design
+from instructzero.accounting import Spend
+from instructzero.bo import DUPLICATE_TOLERANCE, next_soft_prompts, sobol_design, uniform_design
 from instructzero.config import BOConfig
 from instructzero.history import Candidates, History
 from instructzero.seeding import derive_seed
@@ -55,3 +56,33 @@ def advance(
         sequential=bo.sequential,
     )
     return history, proposal
+
+
+#: Round label of observations carried over from earlier runs (a warm start).
+PRIOR_ROUND = -1
+
+
+def warm_start(bo: BOConfig, prior: History, d: int, seed: int) -> tuple[History, np.ndarray]:
+    """Round 0 of a run that starts from `prior`, the scored observations of comparable earlier runs.
+
+    The observations become one batch of round -1 that this run did not pay for. With at least
+    `n_init` of them, round 0 is a GP proposal of `q` soft prompts (the initial design is skipped);
+    with fewer, round 0 is the Sobol design without the points already evaluated.
+    """
+    batch = Candidates(
+        round=PRIOR_ROUND,
+        soft_prompts=prior.soft_prompts,
+        instructions=prior.instructions,
+        scores=prior.scores,
+        answers=[a for b in prior.batches for a in b.answers],
+        spend=Spend(),
+    )
+    history = History([batch])
+    if len(batch.instructions) >= bo.n_init:
+        _, proposal = advance(bo.model_copy(update={"n_rounds": max(bo.n_rounds, 1)}), History(), batch, 1,
+                              derive_seed(seed, "warm_start"))  # fmt: skip
+        return history, proposal
+    design = initial_soft_prompts(bo.strategy, bo.n_init, d, seed)
+    seen = batch.soft_prompts
+    fresh = [p for p in design if not len(seen) or np.min(np.max(np.abs(seen - p), axis=1)) / 2 >= DUPLICATE_TOLERANCE]
+    return history, np.asarray(fresh, dtype=np.float64).reshape(len(fresh), d)

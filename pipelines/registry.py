@@ -19,6 +19,9 @@ from dataclasses import asdict, dataclass
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 
+#: Tag of a production version whose re-check found a regression.
+REGRESSION_TAG = "regression"
+
 
 @dataclass(frozen=True)
 class ProductionPrompt:
@@ -32,17 +35,22 @@ class ProductionPrompt:
     test_ci_high: float
     blackbox_model: str
     run_id: str
+    #: Every re-check of this version, oldest first (see `instructzero.recheck.Recheck`).
+    rechecks: tuple = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     def describe(self) -> str:
-        return (
+        text = (
             f"{self.instruction}\n\n"
             f"task {self.task} | {self.model_name} version {self.version} (production) | "
             f"test {self.test_score:.3f} [{self.test_ci_low:.3f}, {self.test_ci_high:.3f}] | "
             f"validation {self.validation_score:.3f} | black box {self.blackbox_model} | run {self.run_id}\n"
         )
+        for check in self.rechecks:
+            text += f"re-checked {check['checked_at']}: test {check['test_score']:.3f}: {check['reason']}\n"
+        return text
 
 
 class NoProductionPrompt(LookupError):
@@ -60,8 +68,8 @@ def production_version(model_name: str):
         return None
 
 
-def production_prompt(task: str, model_name: str | None = None) -> ProductionPrompt:
-    """The instruction in production for `task`, exactly as the pipeline stored it."""
+def production_record(task: str, model_name: str | None = None):
+    """(model name, production version, its RegistryRecord) of a task; NoProductionPrompt when there is none."""
     from instructzero.config import default_registry_model_name
     from instructzero.registry import RegistryRecord
 
@@ -69,7 +77,12 @@ def production_prompt(task: str, model_name: str | None = None) -> ProductionPro
     version = production_version(name)
     if version is None:
         raise NoProductionPrompt(f"no production version of model '{name}': run the pipeline for task '{task}' first")
-    record = RegistryRecord.from_metadata(version.run_metadata)
+    return name, version, RegistryRecord.from_metadata(version.run_metadata)
+
+
+def production_prompt(task: str, model_name: str | None = None) -> ProductionPrompt:
+    """The instruction in production for `task`, exactly as the pipeline stored it."""
+    name, version, record = production_record(task, model_name)
     return ProductionPrompt(
         task=record.task,
         instruction=version.get_artifact("best_instruction").load(),
@@ -81,4 +94,39 @@ def production_prompt(task: str, model_name: str | None = None) -> ProductionPro
         test_ci_high=record.test_ci_high,
         blackbox_model=record.blackbox_model,
         run_id=record.run_id,
+        rechecks=tuple(version.run_metadata.get("rechecks", [])),
     )
+
+
+def warm_start_source(config, task, blackbox_identity: str) -> tuple[str | None, str]:
+    """The `result` artifact of the newest registered run whose observations this run can reuse, and one line
+    saying what is reused and why it is comparable, or why nothing is (then the run starts cold)."""
+    from zenml.client import Client
+
+    from instructzero.registry import RegistryRecord, search_fingerprint, why_not_comparable
+
+    client = Client()
+    mine = search_fingerprint(config, task, blackbox_identity)
+    try:
+        versions = client.list_model_versions(config.registry_model_name, sort_by="desc:number", size=50).items
+    except KeyError:
+        versions = []
+    refused = []
+    for version in versions:
+        try:
+            record = RegistryRecord.from_metadata(version.run_metadata)
+        except KeyError:
+            continue
+        why = why_not_comparable(mine, record.search_fingerprint)
+        if why is not None:
+            refused.append(f"version {version.number}: {why}")
+            continue
+        artifact = client.get_pipeline_run(record.run_id).steps["evaluate_on_test"].outputs["result"][0]
+        n = artifact.run_metadata.get("n_evaluations", "?")
+        return str(artifact.id), (
+            f"warm start: reusing the {n} scored instructions of version {version.number} (run {record.run_id}): "
+            "same white box and generation settings, projection and seed, exemplars, black box and validation subset"
+        )
+    if not refused:
+        return None, "warm start: no earlier run of this task is registered; starting cold"
+    return None, f"warm start refused, starting cold: {'; '.join(refused[:3])}"

@@ -11,6 +11,7 @@ cache on its parameters, so a change to one section reruns only its users.
 """
 
 from zenml import pipeline
+from zenml.client import Client
 
 from instructzero.config import RunConfig
 from instructzero.proposals import proposer_blackbox
@@ -27,7 +28,8 @@ from steps import (
 
 
 @pipeline(enable_cache=True)
-def instructzero_pipeline(config: RunConfig):
+def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None):
+    """`warm_start_from`: the id of a comparable earlier run's `result` artifact (see `pipelines.registry`)."""
     wb, bb, bo, seed = config.whitebox, config.blackbox, config.bo, config.seed
     n_validation = config.task.n_validation
     # Calls held back for the baselines matter only under a spending cap: without one, editing the
@@ -38,7 +40,8 @@ def instructzero_pipeline(config: RunConfig):
     ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
     task, _ = load_task(config.task, seed)
     projection = sample_projection(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
-    history, soft_prompts = initial_design(bo.strategy, bo.n_init, config.projection.intrinsic_dim, seed)
+    prior = Client().get_artifact_version(warm_start_from) if warm_start_from else None  # lineage: an input
+    history, soft_prompts = initial_design(bo, config.projection.intrinsic_dim, seed, prior=prior)
     for r in range(bo.n_rounds + 1):
         instructions = generate_instructions(
             bo.strategy, wb, ape, proposer, config.task.n_exemplars, n_validation if proposer else 0,

@@ -3,15 +3,23 @@ from typing import Annotated
 import numpy as np
 from zenml import step
 
+import materializers  # noqa: F401
+from instructzero.config import BOConfig
 from instructzero.history import History
-from instructzero.rounds import initial_soft_prompts
+from instructzero.result import OptimizationResult
+from instructzero.rounds import initial_soft_prompts, warm_start
 from materializers import SoftPromptsMaterializer
 from steps.caching import follows_imports
 
 
 @step(cache_policy=follows_imports(__name__), output_materializers={"soft_prompts": SoftPromptsMaterializer})
 def initial_design(
-    strategy: str, n_init: int, intrinsic_dim: int, seed: int
+    bo: BOConfig, intrinsic_dim: int, seed: int, prior: OptimizationResult | None = None
 ) -> tuple[Annotated[History, "history"], Annotated[np.ndarray, "soft_prompts"]]:
-    """Round 0: an empty history and the Sobol (or uniform, for the baseline) starting soft prompts."""
-    return History(), initial_soft_prompts(strategy, n_init, intrinsic_dim, seed)
+    """Round 0: an empty history and the Sobol (or uniform, for the baselines) starting soft prompts; with
+    `prior` (a comparable earlier run's result, for a warm start) its observations and what they leave to do."""
+    if prior is not None:
+        history, soft_prompts = warm_start(bo, prior.history, intrinsic_dim, seed)
+    else:
+        history, soft_prompts = History(), initial_soft_prompts(bo.strategy, bo.n_init, intrinsic_dim, seed)
+    return history, soft_prompts

@@ -7,10 +7,11 @@ from instructzero.config import TaskConfig
 from instructzero.data_validation import FAILED_REPORT_ARTIFACT, DataValidationReport, load_checked_task
 from instructzero.errors import DataValidationError
 from instructzero.task import TaskData
-from steps.caching import follows_imports
 
 
-@step(cache_policy=follows_imports(__name__))
+# Never cached: its key cannot see the task files' contents, and drifting data must not hide behind a cache
+# hit. The task artifact is content-hashed, so unchanged data still leaves every later step cached.
+@step(enable_cache=False)
 def load_task(
     task: TaskConfig, seed: int
 ) -> tuple[Annotated[TaskData, "task"], Annotated[DataValidationReport, "data_validation"]]:

@@ -1,5 +1,6 @@
 from typing import Annotated
 
+import numpy as np
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ModelStages
 
@@ -8,8 +9,9 @@ from instructzero.backends import make_blackbox
 from instructzero.config import RunConfig
 from instructzero.evaluation import score_on_test
 from instructzero.promotion import decide_promotion
-from instructzero.registry import RegistryRecord, incumbent_score
+from instructzero.registry import RegistryRecord, incumbent_scores, production_floor
 from instructzero.result import OptimizationResult
+from instructzero.seeding import derive_seed
 from instructzero.task import TaskData
 from pipelines.registry import production_version
 from steps.response_cache import step_response_cache
@@ -19,7 +21,8 @@ from steps.response_cache import step_response_cache
 def promote(
     config: RunConfig, task: TaskData, result: OptimizationResult
 ) -> Annotated[str, ArtifactConfig(name="best_instruction")]:
-    """Register the best instruction on this run's model version and promote it if it beats production.
+    """Register the best instruction on this run's model version and promote it if it beats production
+    (the paired rule of `instructzero.promotion`).
 
     Works on the step context's model version (this run's own), never on "latest", which
     a concurrent run could have created. Never cached: production may have changed. It
@@ -32,17 +35,21 @@ def promote(
     version.log_metadata(record.to_metadata())
     log_metadata({"instructzero_version": record.instructzero_version}, run_id_name_or_prefix=context.pipeline_run.id)
 
-    def rescore(instruction: str) -> float:
+    def rescore(instruction: str) -> np.ndarray:
         with step_response_cache(config.blackbox) as cache:
             return score_on_test(instruction, task.test, blackbox, task.metric, cache, config.evaluation,
-                                 config.seed).score  # fmt: skip
+                                 config.seed).per_example  # fmt: skip
 
     production = production_version(version.name)
-    score = label = None
+    scores = label = None
     if production is not None and production.id != version.id:
-        score, rescored = incumbent_score(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
+        scores, rescored = incumbent_scores(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
         label = f"{production.number}{' (re-scored)' if rescored else ''}"
-    decision = decide_promotion(result.test.score, score, label, config.registry.force_promotion)
+    floor, source = production_floor(record, config.registry.floor)
+    decision = decide_promotion(
+        result.test.per_example, scores, label, floor, source, config.registry.min_improvement,
+        config.registry.force_promotion, config.evaluation, derive_seed(config.seed, "promotion"),
+    )  # fmt: skip
     stage = ModelStages.PRODUCTION if decision.promote else ModelStages.STAGING
     version.set_stage(stage, force=True)  # force: the previous production version is archived
     version.log_metadata({"promotion": decision.reason, "promoted": decision.promote})
@@ -50,4 +57,3 @@ def promote(
                   "reason": decision.reason})  # fmt: skip
     print(f"registry: {version.name} version {version.number} -> {stage.value}: {decision.reason}")
     return result.best_instruction
-

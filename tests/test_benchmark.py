@@ -17,21 +17,21 @@ def mixed_answer(prompt: str) -> str:
     return [str(a + b), str(max(a, b)), "no idea"][pick]
 
 
-def write_config(tmp_path, tiny_lm_dir, base_url, validation_calls=40):
+def write_config(tmp_path, tiny_lm_dir, base_url, manual_sum=("Add the two numbers.",)):
     config = {
         "run": {
             "task": {"n_validation": 4, "max_test": 10, "checks": {"min_test_rows": 5}},
             "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 5},
             "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": None,
                          "cache_path": str(tmp_path / "cache.sqlite")},
-            "bo": {"n_init": 3, "n_rounds": 4, "q": 2, "num_restarts": 1, "raw_samples": 16},
+            "bo": {"n_init": 3, "n_rounds": 3, "q": 2, "num_restarts": 1, "raw_samples": 16},
             "evaluation": {"bootstrap_samples": 100},
         },
         "tasks": ["sum", "larger"],
         "methods": ["instructzero", "uniform", "ape", "matern", "manual"],
         "seeds": [0],
-        "validation_calls": validation_calls,
-        "manual_instructions": {"sum": ["Add the two numbers."], "larger": ["Give the larger number.", "Echo."]},
+        "validation_calls": 24,
+        "manual_instructions": {"sum": list(manual_sum), "larger": ["Give the larger number.", "Echo."]},
         "output_dir": str(tmp_path / "results"),
     }  # fmt: skip
     path = tmp_path / "bench.yaml"
@@ -48,9 +48,9 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
         ran = []
         run_benchmark(bench, progress=False, on_cell=ran.append)  # resumed: nothing left to do
         assert ran == [] and len(server.requests) == paid
-        bigger = load_benchmark_config(write_config(tmp_path, tiny_lm_dir, server.base_url, validation_calls=48))
-        run_benchmark(bigger, progress=False, on_cell=ran.append)  # a changed budget reruns every cell
-        assert len(ran) == 10
+        edited = load_benchmark_config(write_config(tmp_path, tiny_lm_dir, server.base_url, ("Sum them.", "Add.")))
+        run_benchmark(edited, progress=False, on_cell=ran.append)  # only the cell whose config changed reruns
+        assert ran == ["sum/manual/0"]
 
     out = tmp_path / "results"
     rows = list(csv.DictReader((out / "results.csv").open()))
@@ -59,9 +59,10 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
     for r in rows:
         assert 0 <= float(r["test_score"]) <= 1 and float(r["test_ci_low"]) <= float(r["test_score"])
         if r["method"] != "manual":  # the budget binds: never more validation calls than allowed (+ the test's 10)
-            assert 0 < int(r["calls"]) <= 48 + 10 and int(r["distinct"]) <= int(r["instructions"])
+            assert 0 < int(r["calls"]) <= 24 + 10 and int(r["distinct"]) <= int(r["instructions"])
     manual = next(r for r in rows if r["task"] == "larger" and r["method"] == "manual")
     assert manual["best_instruction"] in ("Give the larger number.", "Echo.")
+    assert next(r for r in rows if r["task"] == "sum" and r["method"] == "manual")["best_instruction"] in ("Sum them.", "Add.")
     ape = [r for r in rows if r["method"] == "ape"]
     assert all(not r["best_instruction"].startswith("I gave a friend") for r in ape)
 

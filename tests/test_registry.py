@@ -2,11 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 from fake_openai import FakeOpenAIServer
 from test_pipeline import hashed_answer, tiny_config
 
-from instructzero.promotion import decide_promotion
+from instructzero.promotion import decide_promotion, detect_regression
 from instructzero.version import __version__
 
 
@@ -19,12 +20,39 @@ def wrong(prompt: str) -> str:
     return "no idea"
 
 
-def test_promotion_rule():
-    assert decide_promotion(0.4, None).promote
-    assert decide_promotion(0.5, 0.4, "1").promote
-    tie = decide_promotion(0.4, 0.4, "1")
-    assert not tie.promote and "does not beat production version 1's 0.400" in tie.reason
-    assert decide_promotion(0.1, 0.9, "1", force=True).promote
+def scores(right_of_30: int, first: int = 0) -> np.ndarray:
+    """30 per-example scores, `right_of_30` of them 1, starting at example `first`."""
+    out = np.zeros(30)
+    out[first : first + right_of_30] = 1
+    return out
+
+
+def test_promotion_is_a_paired_comparison_above_a_floor():
+    assert decide_promotion(scores(12), None).promote  # the first version, above zero
+    zero = decide_promotion(scores(0), None)
+    assert not zero.promote and "not above the floor 0.000 (zero)" in zero.reason
+    below = decide_promotion(scores(12), None, floor=0.5, floor_source="best baseline instruction 'Add.'")
+    assert not below.promote and "floor 0.500 (best baseline instruction 'Add.')" in below.reason
+    # Better by one example of 30: not beyond noise, and the reason gives the difference and its interval.
+    by_one = decide_promotion(scores(13), scores(12), "1")
+    assert not by_one.promote and "+0.033 (95% CI +0.000 to +0.100, 30 paired examples)" in by_one.reason
+    assert "not beyond noise" in by_one.reason
+    # Better on most examples: promoted with the interval in the reason.
+    most = decide_promotion(scores(24), scores(6, first=24), "1")
+    assert most.promote and most.comparison.ci_low > 0 and "beats production version 1" in most.reason
+    small = decide_promotion(scores(24), scores(6, first=24), "1", min_improvement=0.7)
+    assert not small.promote and "less than the required +0.700" in small.reason
+    assert decide_promotion(scores(1), scores(29), "1", force=True).promote
+
+
+def test_regression_needs_a_drop_beyond_margin_and_noise():
+    then = scores(24)
+    dip = detect_regression(scores(23), then, paired=True, margin=0.05)
+    assert not dip.regression and "no regression" in dip.reason
+    drop = detect_regression(scores(12), then, paired=True, margin=0.05)
+    assert drop.regression and "a drop of +0.400" in drop.reason and "paired examples" in drop.reason
+    other_split = detect_regression(np.r_[scores(6), np.zeros(10)], then, paired=False, margin=0.05)
+    assert other_split.regression and "unpaired" in other_split.reason
 
 
 def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml_store, tiny_lm_dir, tmp_path, capsys):
@@ -52,7 +80,6 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
         answers["now"] = right
         better, better_id = run("better")
         # A different test split: production's instruction is re-scored on it before comparing (a tie stays).
-        answers["now"] = wrong
         other_split, _ = run("other_split", max_test=12)
 
     assert 0 < first.test.score < 1 and worse.test.score == 0 and better.test.score == 1
@@ -60,9 +87,10 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
     assert versions[1].stage == ModelStages.ARCHIVED  # the first production version, replaced
     assert versions[2].stage == ModelStages.ARCHIVED  # staging holds one version: the newest candidate (4)
     assert versions[3].stage == ModelStages.PRODUCTION
-    assert "does not beat production version 1" in versions[2].run_metadata["promotion"]
-    assert versions[4].stage == ModelStages.STAGING and other_split.test.score == 0
-    assert "production version 3 (re-scored)'s 0.000" in versions[4].run_metadata["promotion"]
+    assert "not above the floor 0.000 (zero)" in versions[2].run_metadata["promotion"]
+    assert versions[4].stage == ModelStages.STAGING and other_split.test.score == 1
+    reason = versions[4].run_metadata["promotion"]
+    assert "production version 3 (re-scored) (1.000): +0.000" in reason and "12 paired examples" in reason
     meta = versions[3].run_metadata
     assert meta["instruction"] == better.best_instruction and meta["run_id"] == better_id
     assert meta["test_score"] == 1.0 and meta["blackbox_model"] == "stub-model" and meta["seed"] == 5

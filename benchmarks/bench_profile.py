@@ -6,7 +6,7 @@
 3. Pipeline against in-process wall time on one small config (both from empty caches).
 4. Peak memory (max RSS) of each stage, each in a fresh process.
 
-    .venv/bin/python benchmarks/profile.py [--sizes 25 50 100 200 300] [--skip-pipeline]
+    .venv/bin/python benchmarks/bench_profile.py [--sizes 25 50 100 200 300] [--skip-pipeline]
 """
 
 from __future__ import annotations

@@ -1,0 +1,91 @@
+"""Re-checking a production instruction: today's black box on today's test split, against its promotion.
+
+A black box behind an API can change without notice and task data drifts; a
+prompt promoted last month can silently get worse. A re-check scores the
+production instruction again and compares the per-example scores with those
+stored at promotion (:func:`instructzero.promotion.detect_regression`): paired
+when the test split is the same, unpaired when it changed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from instructzero.blackbox import BlackBox
+from instructzero.config import EvaluationConfig, RecheckConfig
+from instructzero.evaluation import score_on_test
+from instructzero.promotion import detect_regression
+from instructzero.registry import RegistryRecord, split_fingerprint
+from instructzero.response_cache import ResponseCache
+from instructzero.seeding import derive_seed
+from instructzero.task import TaskData
+
+
+class Recheck(BaseModel):
+    """One re-check of a production version: a point of its time series in the registry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checked_at: str
+    model_name: str
+    version: str
+    instruction: str
+    test_score: float
+    test_ci_low: float
+    test_ci_high: float
+    promoted_score: float
+    drop: float
+    drop_ci_low: float
+    drop_ci_high: float
+    regression: bool
+    reason: str
+    blackbox_identity: str
+    test_fingerprint: str
+    calls: int
+    fresh_answers: bool
+    run_id: str = ""
+
+
+def recheck_instruction(
+    record: RegistryRecord,
+    model_name: str,
+    version: str,
+    task: TaskData,
+    blackbox: BlackBox,
+    cache: ResponseCache,
+    recheck: RecheckConfig,
+    evaluation: EvaluationConfig,
+    seed: int,
+) -> Recheck:
+    """Score production's instruction on `task.test` with `blackbox` and decide whether it regressed.
+
+    With `recheck.fresh_answers` pass an empty `cache`: every answer is asked again.
+    """
+    test = score_on_test(record.instruction, task.test, blackbox, task.metric, cache, evaluation, seed)
+    fingerprint = split_fingerprint(task.test, task.metric)
+    paired = fingerprint == record.test_fingerprint and len(record.test_per_example) == len(test.per_example)
+    decision = detect_regression(test.per_example, np.asarray(record.test_per_example), paired, recheck.margin,
+                                 evaluation, derive_seed(seed, "recheck"))  # fmt: skip
+    drop = decision.comparison
+    return Recheck(
+        checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        model_name=model_name,
+        version=version,
+        instruction=record.instruction,
+        test_score=test.score,
+        test_ci_low=test.ci_low,
+        test_ci_high=test.ci_high,
+        promoted_score=record.test_score,
+        drop=drop.difference,
+        drop_ci_low=drop.ci_low,
+        drop_ci_high=drop.ci_high,
+        regression=decision.regression,
+        reason=decision.reason,
+        blackbox_identity=blackbox.identity,
+        test_fingerprint=fingerprint,
+        calls=test.spend.calls,
+        fresh_answers=recheck.fresh_answers,
+    )

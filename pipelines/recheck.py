@@ -1,0 +1,15 @@
+"""The re-check pipeline: today's black box and test split against the production instruction (wiring only)."""
+
+from zenml import pipeline
+
+from instructzero.config import RunConfig
+from steps.load_task import load_task
+from steps.recheck_production import recheck_production
+
+
+@pipeline(enable_cache=False)
+def recheck_pipeline(config: RunConfig):
+    task, _ = load_task(config.task, config.seed)
+    return recheck_production(
+        config.registry_model_name, config.blackbox, config.evaluation, config.recheck, config.seed, task
+    )
