@@ -6,6 +6,8 @@
     instructzero prompt sum [--format json]           # the production instruction of a task (and its re-checks)
     instructzero recheck sum                          # today's black box against production; exit 1 on regression
     instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
+    instructzero stack register --artifact-path s3://... --container-registry ...  # the Kubernetes stack
+    instructzero schedule create --config configs/kubernetes.yaml --cron '0 3 * * *'
 
 This is the one module of the package that reaches into the ZenML layer
 (`pipelines`), and only inside the commands that need it: a config or data
@@ -138,6 +140,51 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     return 1 if check.regression else 0
 
 
+def cmd_stack_register(args: argparse.Namespace) -> int:
+    from pipelines.run import ensure_source_root
+    from pipelines.stack import KubernetesStack, register_stack
+
+    ensure_source_root()
+    spec = KubernetesStack(
+        artifact_path=args.artifact_path, container_registry=args.container_registry,
+        kubernetes_context=args.kube_context, namespace=args.namespace, endpoint_url=args.endpoint_url,
+        region=args.region, name=args.name, image_builder=args.image_builder,
+    )  # fmt: skip
+    for line in register_stack(spec, activate=not args.no_activate):
+        print(line)
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from pipelines.run import create_schedule, ensure_source_root
+
+    ensure_source_root()
+    from zenml.client import Client
+
+    client = Client()
+    if args.action == "create":
+        if not (args.config and args.cron):
+            raise InstructZeroError("schedule create needs --config and --cron (e.g. --cron '0 3 * * *')")
+        config = load_config(args.config)
+        name = args.name or f"{config.registry_model_name}-{args.pipeline}"
+        schedule_id = create_schedule(config, args.cron, name, args.pipeline)
+        print(f"created schedule {name} ({schedule_id}): {args.pipeline} at '{args.cron}'")
+    elif args.action == "list":
+        for schedule in client.list_schedules(size=100).items:
+            print(f"{schedule.name}  {schedule.cron_expression}  active={schedule.active}  {schedule.id}")
+    elif args.action == "update":
+        if not (args.name and args.cron):
+            raise InstructZeroError("schedule update needs --name and --cron")
+        client.update_schedule(args.name, cron_expression=args.cron)
+        print(f"updated schedule {args.name}: '{args.cron}'")
+    else:
+        if not args.name:
+            raise InstructZeroError("schedule delete needs --name")
+        client.delete_schedule(args.name)
+        print(f"deleted schedule {args.name}")
+    return 0
+
+
 def cmd_prompt(args: argparse.Namespace) -> int:
     from pipelines.registry import NoProductionPrompt, production_prompt
 
@@ -210,6 +257,27 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.add_argument("--model-name", help="registry model name (default instructzero-<task>)")
     recheck.add_argument("--fresh-answers", action="store_true", help="ask the black box again (recheck.fresh_answers)")
     recheck.add_argument("--reoptimize", action="store_true", help="on a regression, run a full optimization")
+
+    stack = command("stack", cmd_stack_register, "register (or update) the Kubernetes stack: S3 artifact store, "
+                    "Kubernetes orchestrator, container registry, image builder; idempotent")  # fmt: skip
+    stack.add_argument("action", choices=["register"])
+    stack.add_argument("--artifact-path", required=True, help="s3://bucket[/prefix] for artifacts")
+    stack.add_argument("--container-registry", required=True, help="registry URI for step images")
+    stack.add_argument("--endpoint-url", help="an S3-compatible store's URL (MinIO, SeaweedFS, ...)")
+    stack.add_argument("--region", help="the bucket's region")
+    stack.add_argument("--kube-context", help="kubeconfig context of the cluster (default: the current one)")
+    stack.add_argument("--namespace", default="instructzero")
+    stack.add_argument("--name", default="instructzero-k8s", help="stack name (components are named after it)")
+    stack.add_argument("--image-builder", choices=["local", "kaniko"], default="local")
+    stack.add_argument("--no-activate", action="store_true", help="register without making it the active stack")
+
+    schedule = command("schedule", cmd_schedule, "create, list, update or delete a cron schedule of the "
+                       "optimization or re-check pipeline (needs a stack that can schedule: Kubernetes)")  # fmt: skip
+    schedule.add_argument("action", choices=["create", "list", "update", "delete"])
+    schedule.add_argument("--config", help="run config (create)")
+    schedule.add_argument("--cron", help="cron expression, e.g. '0 3 * * *' (create, update)")
+    schedule.add_argument("--name", help="schedule name (default <model>-<pipeline>; update and delete need it)")
+    schedule.add_argument("--pipeline", choices=["optimize", "recheck"], default="optimize")
 
     prompt = command("prompt", cmd_prompt, "print or export the production instruction of a task")
     prompt.add_argument("task", help="task name, e.g. sum or antonyms")

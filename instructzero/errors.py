@@ -21,6 +21,10 @@ class BlackBoxError(InstructZeroError):
     """The black-box endpoint cannot be used (missing key, unreachable, unknown model)."""
 
 
+class PipelineRunError(InstructZeroError, RuntimeError):
+    """A pipeline run did not complete (a step failed): the message names the run and the failed steps."""
+
+
 class DataValidationError(TaskDataError):
     """Task data failed its expectations; `report` holds every check and the offending rows."""
 

@@ -3,13 +3,14 @@
 from zenml import pipeline
 
 from instructzero.config import RunConfig
+from pipelines.settings import step_options
 from steps.load_task import load_task
 from steps.recheck_production import recheck_production
 
 
 @pipeline(enable_cache=False)
 def recheck_pipeline(config: RunConfig):
-    task, _ = load_task(config.task, config.seed)
-    return recheck_production(
+    task, _ = load_task.with_options(**step_options("load_task", config.kubernetes))(config.task, config.seed)
+    return recheck_production.with_options(**step_options("recheck_production", config.kubernetes))(
         config.registry_model_name, config.blackbox, config.evaluation, config.recheck, config.seed, task
     )

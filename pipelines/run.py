@@ -39,6 +39,29 @@ def ensure_source_root() -> None:
         source_utils.set_custom_source_root(os.getcwd())
 
 
+def check_artifact_store() -> None:
+    """Fail in one line, before any step, when the active stack's artifact store cannot be used (a remote
+    store with wrong keys, or its endpoint down)."""
+    from zenml.client import Client
+
+    from instructzero.errors import ConfigError
+
+    store = Client().active_stack.artifact_store
+    if store.flavor == "local":
+        return
+    bucket = store.path.split("://", 1)[-1].split("/", 1)[0]  # the run's prefix may not exist yet: ask the bucket
+    try:
+        filesystem = getattr(store, "filesystem", None)
+        filesystem.ls(bucket) if filesystem is not None else store.exists(store.path)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line naming the fix
+        endpoint = (getattr(store.config, "client_kwargs", None) or {}).get("endpoint_url", "")
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConfigError(
+            f"cannot use the artifact store {store.path}{f' at {endpoint}' if endpoint else ''} ({reason}). "
+            "Check the stack's S3 keys (its ZenML secret), the bucket and that the endpoint is up."
+        ) from None
+
+
 def save_failed_validation(exc: DataValidationError) -> None:
     """Keep the failed report in the artifact store (with its HTML view) for the dashboard."""
     ensure_source_root()
@@ -66,6 +89,7 @@ def run_pipeline(
         save_failed_validation(exc)
         raise
     ensure_source_root()
+    check_artifact_store()
     from zenml import Model
 
     from instructzero.backends import make_blackbox
@@ -82,12 +106,45 @@ def run_pipeline(
         description=f"InstructZero instructions for task '{config.task.name}' (black box {config.blackbox.model})",
         tags=["instructzero", f"task:{config.task.name}"],
     )
-    options: dict = {"enable_cache": step_cache, "model": model}
+    from pipelines.settings import pipeline_settings
+
+    options: dict = {"enable_cache": step_cache, "model": model, "settings": pipeline_settings(config.kubernetes)}
     if run_name:
         options["run_name"] = run_name
-    run = instructzero_pipeline.with_options(**options)(config=config, warm_start_from=warm_start_from)
+    run = finished(_run(instructzero_pipeline.with_options(**options), config=config, warm_start_from=warm_start_from))
     result = run.steps["evaluate_on_test"].outputs["result"][0].load()
     return result, str(run.id)
+
+
+def _run(pipeline, **parameters):
+    """Run `pipeline`; the local orchestrator's exception for a failed step becomes one line naming the step."""
+    from instructzero.errors import PipelineRunError
+
+    try:
+        return pipeline(**parameters)
+    except RuntimeError as exc:
+        if "Pipeline run has failed" not in str(exc):
+            raise
+        raise PipelineRunError(f"{exc}: see `zenml pipeline runs list` and the step logs") from exc
+
+
+def finished(run):
+    """The run as the server has it now; a run that did not complete is an error naming where to look.
+
+    (A remote orchestrator's client returns normally when a run fails.)
+    """
+    from zenml.client import Client
+
+    from instructzero.errors import PipelineRunError
+
+    run = Client().get_pipeline_run(run.id)
+    if run.status.value != "completed":
+        failed = [name for name, step in run.steps.items() if step.status.value == "failed"]
+        raise PipelineRunError(
+            f"pipeline run {run.name} ended {run.status.value}" + (f" in step {', '.join(failed)}" if failed else "")
+            + f": see `zenml pipeline runs describe {run.id}` and the step logs"
+        )
+    return run
 
 
 def registry_decision(run_id: str) -> str:
@@ -100,9 +157,50 @@ def registry_decision(run_id: str) -> str:
 def run_recheck(config: RunConfig) -> tuple[object, str]:
     """Run the re-check pipeline for the config's task; returns the `Recheck` and the run id."""
     ensure_source_root()
+    check_artifact_store()
     from pipelines.recheck import recheck_pipeline
+    from pipelines.settings import pipeline_settings
 
-    run = recheck_pipeline.with_options(enable_cache=False)(config=config)
-    if run.status.value != "completed":
-        raise RuntimeError(f"the re-check run {run.id} ended {run.status.value}: see `zenml pipeline runs describe {run.id}`")
+    run = finished(_run(recheck_pipeline.with_options(enable_cache=False, settings=pipeline_settings(config.kubernetes)),
+                        config=config))  # fmt: skip
     return run.steps["recheck_production"].outputs["recheck"][0].load(), str(run.id)
+
+
+def require_schedulable_stack() -> None:
+    """One line naming the fix when the active stack cannot run schedules (the local orchestrator)."""
+    from zenml.client import Client
+
+    from instructzero.errors import ConfigError
+
+    ensure_source_root()
+    stack = Client().active_stack
+    if not stack.orchestrator.config.is_schedulable:
+        raise ConfigError(
+            f"the active stack '{stack.name}' runs on the '{stack.orchestrator.flavor}' orchestrator, which cannot run"
+            " schedules: register and activate the Kubernetes stack (`instructzero stack register ...`)"
+        )
+
+
+def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "optimize") -> str:
+    """Schedule the optimization (or the re-check) pipeline with a cron expression; returns the schedule's id.
+
+    On the Kubernetes orchestrator this creates a CronJob that starts the run's orchestrator pod.
+    """
+    from zenml import Model
+    from zenml.client import Client
+    from zenml.config.schedule import Schedule
+
+    from pipelines.settings import pipeline_settings
+
+    require_schedulable_stack()
+    check_artifact_store()
+    preflight(config)
+    if pipeline == "recheck":
+        from pipelines.recheck import recheck_pipeline as chosen
+    else:
+        from pipelines.search import instructzero_pipeline as chosen
+    options: dict = {"schedule": Schedule(name=name, cron_expression=cron), "settings": pipeline_settings(config.kubernetes)}
+    if pipeline != "recheck":
+        options["model"] = Model(name=config.registry_model_name, tags=["instructzero", f"task:{config.task.name}"])
+    chosen.with_options(**options)(config=config)
+    return str(Client().get_schedule(name).id)

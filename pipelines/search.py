@@ -15,6 +15,7 @@ from zenml.client import Client
 
 from instructzero.config import RunConfig
 from instructzero.proposals import proposer_blackbox
+from pipelines.settings import step_options
 from steps import (
     evaluate_on_test,
     generate_instructions,
@@ -38,24 +39,29 @@ def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None)
     n_baselines = len(config.baseline_instructions) if capped else 0
     proposer = proposer_blackbox(bo.strategy, config.ape, bb)
     ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
-    task, _ = load_task(config.task, seed)
-    projection = sample_projection(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
+    # Pod resources, placement and retries per step kind (on a Kubernetes stack; nothing locally).
+    load, draw, design, generate, score, gp, evaluate, register = (
+        s.with_options(**step_options(s.name, config.kubernetes)) for s in (
+            load_task, sample_projection, initial_design, generate_instructions, score_instructions, update_gp,
+            evaluate_on_test, promote))  # fmt: skip
+    task, _ = load(config.task, seed)
+    projection = draw(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
     prior = Client().get_artifact_version(warm_start_from) if warm_start_from else None  # lineage: an input
-    history, soft_prompts = initial_design(bo, config.projection.intrinsic_dim, seed, prior=prior)
+    history, soft_prompts = design(bo, config.projection.intrinsic_dim, seed, prior=prior)
     for r in range(bo.n_rounds + 1):
-        instructions = generate_instructions(
+        instructions = generate(
             bo.strategy, wb, ape, proposer, config.task.n_exemplars, n_validation if proposer else 0,
             n_baselines if proposer else 0, seed, task, projection, history, soft_prompts,
             id=f"generate_instructions_round_{r}",
         )  # fmt: skip
-        candidates = score_instructions(
+        candidates = score(
             bb, n_validation, n_baselines, seed, task, history, soft_prompts, instructions, r,
             id=f"score_instructions_round_{r}",
         )  # fmt: skip
-        history, soft_prompts = update_gp(bo, seed, history, candidates, r + 1, id=f"update_gp_round_{r}")
-    result = evaluate_on_test(
+        history, soft_prompts = gp(bo, seed, history, candidates, r + 1, id=f"update_gp_round_{r}")
+    result = evaluate(
         bb, config.evaluation, bo.stop_at_score, n_validation, config.baseline_instructions, seed, task, projection,
         history,
     )  # fmt: skip
-    promote(config, task, result)
+    register(config, task, result)
     return result

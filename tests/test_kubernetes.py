@@ -1,0 +1,172 @@
+"""The pipeline on ZenML's own Kubernetes orchestrator and S3 artifact store.
+
+Real servers where one can run here: SeaweedFS (S3) and the ZenML server, both on
+127.0.0.1. Kubernetes itself is emulated: kmock serves the API and a test kubelet
+runs every pod's command as a local process (`tests/k8s_emulation.py`). The
+command, the stack registration and the schedules are driven through the
+`instructzero` command in subprocesses, as a user would.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+import yaml
+from conftest import REPO
+from fake_openai import FakeOpenAIServer
+from k8s_emulation import KMockServer, TestKubelet
+from servers import SeaweedFS, ZenMLServer
+from test_pipeline import hashed_answer
+
+BUCKET = "instructzero-k8s"
+NAMESPACE = "zenml"
+API_KEY = "sk-from-a-kubernetes-secret"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """SeaweedFS, a ZenML server, kmock with a kubeconfig, and the test kubelet; stopped by PID afterwards."""
+    root = tmp_path_factory.mktemp("k8s")
+    started = []
+    try:
+        s3 = SeaweedFS(data_dir=root / "s3", buckets=[BUCKET]).start()
+        started.append(s3)
+        server = ZenMLServer(base_dir=root / "zenml-server").start()
+        started.append(server)
+        kmock = KMockServer(work_dir=root / "kmock", namespace=NAMESPACE).start()
+        started.append(kmock)
+        kubelet = TestKubelet(kmock.url, kmock.kubeconfig_path, root / "kubelet", kmock.pod_log_dir,
+                              extra_env={"ZENML_ANALYTICS_OPT_IN": "false"}).start()  # fmt: skip
+        started.append(kubelet)
+        # The black box's key, as `kubectl apply -k k8s/` would create it from blackbox.env.
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "instructzero-blackbox"},
+                  "data": {"IZ_TEST_KEY": base64.b64encode(API_KEY.encode()).decode()}}  # fmt: skip
+        requests.post(f"{kmock.url}/api/v1/namespaces/{NAMESPACE}/secrets", json=secret, timeout=10).raise_for_status()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "AWS_"))}
+        env.update(ZENML_STORE_URL=server.url, ZENML_CONFIG_PATH=str(root / "client"), KUBECONFIG=str(kmock.kubeconfig_path),
+                   ZENML_ANALYTICS_OPT_IN="false", AWS_ACCESS_KEY_ID=s3.access_key,
+                   AWS_SECRET_ACCESS_KEY=s3.secret_key, IZ_TEST_KEY=API_KEY)  # fmt: skip
+        cluster = {"s3": s3, "server": server, "kmock": kmock, "kubelet": kubelet, "env": env, "root": root}
+        registered = instructzero(cluster, *register_stack_argv(cluster))
+        assert registered.returncode == 0, registered.stderr[-2000:]
+        assert "created stack instructzero-k8s" in registered.stdout
+        yield cluster
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+def register_stack_argv(cluster) -> list[str]:
+    return ["stack", "register", "--artifact-path", f"s3://{BUCKET}/runs", "--endpoint-url",
+            cluster["s3"].endpoint_url, "--region", "us-east-1", "--container-registry",
+            "registry.example.invalid/instructzero", "--kube-context", "kmock", "--namespace", NAMESPACE]  # fmt: skip
+
+
+def instructzero(cluster, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "instructzero", *argv], cwd=REPO, env=cluster["env"],
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def k8s_config(cluster, base_url, tiny_lm_dir, **kubernetes) -> str:
+    config = {
+        "seed": 5,
+        "task": {"source": "builtin", "name": "sum", "n_validation": 4, "max_test": 10, "checks": {"min_test_rows": 5}},
+        "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 4},
+        "blackbox": {"backend": "openai", "base_url": base_url, "model": "stub-model", "api_key_env": "IZ_TEST_KEY",
+                     "cache_path": str(cluster["root"] / "cache.sqlite")},
+        "bo": {"n_init": 3, "n_rounds": 0, "num_restarts": 1, "raw_samples": 16},
+        "evaluation": {"bootstrap_samples": 100},
+        "kubernetes": {"image": "registry.example.invalid/instructzero:test", "step_retries": 0,
+                       "secret_env": {"IZ_TEST_KEY": "instructzero-blackbox"},
+                       "generate": {"gpu": 1, "cpu": "1", "memory": "1Gi", "node_selector": {"pool": "gpu"},
+                                    "tolerations": [GPU_TOLERATION]},
+                       **kubernetes},
+    }  # fmt: skip
+    path = cluster["root"] / f"config-{len(list(cluster['root'].glob('config-*')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def pods(cluster) -> list[dict]:
+    """The last stored version of every pod ever created."""
+    return [[v for v in o["history"] if v][-1] for o in cluster["kmock"].objects() if o["resource"] == "v1/pods"]
+
+
+def test_the_pipeline_runs_as_pods_with_gpu_only_on_generation_and_artifacts_in_s3(cluster, tiny_lm_dir):
+    again = instructzero(cluster, *register_stack_argv(cluster))  # idempotent: all updated, nothing duplicated
+    assert again.returncode == 0 and "created" not in again.stdout and again.stdout.count("updated") == 6
+
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+        done = instructzero(cluster, "run", "--config", k8s_config(cluster, server.base_url, tiny_lm_dir))
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "best instruction:" in done.stdout and "registry:" in done.stdout
+    assert server.requests and all(r.auth == f"Bearer {API_KEY}" for r in server.requests)  # the key from the secret
+
+    steps = {(p["metadata"].get("labels") or {}).get("step_name", ""): p for p in pods(cluster)}
+    assert {"load_task", "sample_projection", "generate_instructions_round_0", "score_instructions_round_0",
+            "evaluate_on_test", "promote"} <= set(steps)  # fmt: skip
+    for name, pod in steps.items():
+        if not name:
+            continue  # the orchestrator pod
+        container = pod["spec"]["containers"][0]
+        assert pod["status"]["phase"] == "Succeeded", name
+        limits = container.get("resources", {}).get("limits", {})
+        if name.startswith("generate_instructions"):
+            assert limits.get("nvidia.com/gpu") == "1" and pod["spec"]["nodeSelector"] == {"pool": "gpu"}
+            assert GPU_TOLERATION in pod["spec"]["tolerations"]
+        else:
+            assert "nvidia.com/gpu" not in limits and not pod["spec"].get("nodeSelector"), name
+            assert container["resources"]["requests"]["cpu"], name
+        assert {"name": "IZ_TEST_KEY", "valueFrom": {"secretKeyRef": {"name": "instructzero-blackbox",
+                                                                       "key": "IZ_TEST_KEY"}}} in container["env"]  # fmt: skip
+        assert API_KEY not in json.dumps(pod)  # only a reference to the secret
+    objects = cluster["s3"].boto3_client().list_objects_v2(Bucket=BUCKET, Prefix="runs/")["KeyCount"]
+    assert objects > 20  # artifacts, step logs and the code archive
+
+
+def test_a_failing_step_fails_the_run_and_the_command(cluster, tiny_lm_dir):
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
+        data = yaml.safe_load(open(config))
+        data["whitebox"]["model"] = str(cluster["root"] / "no-such-model")  # sample_projection fails in its pod
+        open(config, "w").write(yaml.safe_dump(data))
+        done = instructzero(cluster, "run", "--config", config)
+    assert done.returncode == 2 and "ended failed in step sample_projection" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_a_schedule_is_a_cronjob_that_can_be_listed_updated_and_deleted(cluster, tiny_lm_dir):
+    kmock = cluster["kmock"]
+
+    def cronjobs():
+        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
+        return {c["metadata"]["name"]: c["spec"]["schedule"] for c in listed.get("items", [])}
+
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
+        created = instructzero(cluster, "schedule", "create", "--config", config, "--cron", "0 3 * * *",
+                               "--name", "nightly")  # fmt: skip
+    assert created.returncode == 0, created.stderr[-2000:]
+    assert list(cronjobs().values()) == ["0 3 * * *"]
+    listed = instructzero(cluster, "schedule", "list")
+    assert "nightly  0 3 * * *" in listed.stdout
+    updated = instructzero(cluster, "schedule", "update", "--name", "nightly", "--cron", "30 4 * * *")
+    assert updated.returncode == 0 and list(cronjobs().values()) == ["30 4 * * *"]
+    deleted = instructzero(cluster, "schedule", "delete", "--name", "nightly")
+    assert deleted.returncode == 0 and cronjobs() == {}
+
+
+def test_every_job_and_cronjob_the_orchestrator_created_is_valid_for_kubernetes_1_30(cluster):
+    import kubernetes_validate
+
+    made = [{**c["body"], "apiVersion": c["body"].get("apiVersion") or c.get("apiVersion"),
+             "kind": c["body"].get("kind") or c.get("kind")} for c in cluster["kmock"].created()]  # fmt: skip
+    made = [m for m in made if m["kind"] in ("Job", "CronJob")]
+    assert {m["kind"] for m in made} == {"Job", "CronJob"}
+    for manifest in made:
+        kubernetes_validate.validate(manifest, "1.30", strict=True)
