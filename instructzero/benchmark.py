@@ -43,6 +43,7 @@ from instructzero.builtin_tasks import BUILTIN_TASKS
 from instructzero.config import RunConfig, StrictModel, deep_merge, parse_config
 from instructzero.data import load_task
 from instructzero.errors import ConfigError
+from instructzero.history import History
 from instructzero.response_cache import ResponseCache
 
 #: Run-config overrides of the built-in methods.
@@ -104,8 +105,10 @@ def cell_config(bench: BenchmarkConfig, task: str, method: str, seed: int) -> Ru
     config = parse_config(data, origin=f"benchmark cell {task}/{method}/{seed}")
     n_test = len(load_task(config.task, seed).test)
     cache = Path(bench.output_dir) / "cells" / f"{task}__{method}__{seed}.sqlite"
+    # Every instruction a cell tests costs `n_test` more calls: one for a search, each of the user's own for `manual`.
+    n_tested = 1 + len(config.baseline_instructions)
     return config.model_copy(update={"blackbox": config.blackbox.model_copy(
-        update={"max_calls": bench.validation_calls + n_test, "cache_path": str(cache)})})  # fmt: skip
+        update={"max_calls": bench.validation_calls + n_tested * n_test, "cache_path": str(cache)})})  # fmt: skip
 
 
 def cell_key(config: RunConfig) -> str:
@@ -155,8 +158,9 @@ class SharedAnswers:
 
 def run_cell(
     config: RunConfig, method: str, shared: ResponseCache | None = None
-) -> tuple[dict[str, Any], list[tuple[int, float]]]:
-    """One cell's CSV row and best-so-far curve (black-box calls, best validation score).
+) -> tuple[dict[str, Any], list[tuple[int, float]], History | None]:
+    """One cell's CSV row, best-so-far curve (black-box calls, best validation score) and history (None for
+    `manual`, which searches nothing).
 
     `shared` keeps answers across cells (see :class:`SharedAnswers`); the cell's own
     response cache is `blackbox.cache_path` (in memory when unset).
@@ -168,6 +172,7 @@ def run_cell(
     blackbox = make_blackbox(config.blackbox)
     if shared is not None:
         blackbox = SharedAnswers(blackbox, shared)
+    history = None
     if method == "manual":
         result = _manual(config, blackbox)
         best = max(result, key=lambda b: b.validation_score)
@@ -182,13 +187,14 @@ def run_cell(
         row = {"validation_score": result.validation_score, "test": result.test, "calls": result.blackbox_calls,
                "cache_hits": result.spend.cache_hits, "instructions": result.history.instructions}  # fmt: skip
         curve = result.history.best_so_far()
+        history = result.history
     instructions, test = row.pop("instructions"), row.pop("test")
     row.update(
         test_score=test.score, test_ci_low=test.ci_low, test_ci_high=test.ci_high, instructions=len(instructions),
         distinct=len(set(instructions)), degenerate=sum(map(is_degenerate, instructions)),
         wall_s=round(time.perf_counter() - start, 1), best_instruction=test.instruction,
     )  # fmt: skip
-    return row, curve
+    return row, curve, history
 
 
 def _manual(config: RunConfig, blackbox: BlackBox):
@@ -231,9 +237,14 @@ def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callab
             on_cell(f"{task}/{method}/{seed}")
         for suffix in ("", "-wal", "-shm"):  # a cell restarts from nothing it paid for
             Path(f"{config.blackbox.cache_path}{suffix}").unlink(missing_ok=True)
-        row, curve = run_cell(config, method, shared)
+        row, curve, history = run_cell(config, method, shared)
         row.update(task=task, method=method, seed=seed, cell=cell_key(config))
         (out / "curves" / f"{task}__{method}__{seed}.json").write_text(json.dumps(curve))
+        if history is not None:  # for analysis: which soft prompt gave which instruction and scores
+            (out / "histories").mkdir(exist_ok=True)
+            np.savez_compressed(out / "histories" / f"{task}__{method}__{seed}.npz", soft_prompts=history.soft_prompts,
+                                scores=history.scores, rounds=history.rounds,
+                                instructions=np.array(history.instructions))  # fmt: skip
         with results.open("a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=FIELDS).writerow(row)
     write_report(bench)

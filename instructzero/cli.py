@@ -156,12 +156,9 @@ def cmd_stack_register(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from pipelines.run import create_schedule, ensure_source_root
+    from pipelines.run import create_schedule, delete_schedule, ensure_source_root, list_schedules, update_schedule
 
     ensure_source_root()
-    from zenml.client import Client
-
-    client = Client()
     if args.action == "create":
         if not (args.config and args.cron):
             raise InstructZeroError("schedule create needs --config and --cron (e.g. --cron '0 3 * * *')")
@@ -170,17 +167,17 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         schedule_id = create_schedule(config, args.cron, name, args.pipeline)
         print(f"created schedule {name} ({schedule_id}): {args.pipeline} at '{args.cron}'")
     elif args.action == "list":
-        for schedule in client.list_schedules(size=100).items:
-            print(f"{schedule.name}  {schedule.cron_expression}  active={schedule.active}  {schedule.id}")
+        for line in list_schedules():
+            print(line)
     elif args.action == "update":
         if not (args.name and args.cron):
             raise InstructZeroError("schedule update needs --name and --cron")
-        client.update_schedule(args.name, cron_expression=args.cron)
+        update_schedule(args.name, args.cron)
         print(f"updated schedule {args.name}: '{args.cron}'")
     else:
         if not args.name:
             raise InstructZeroError("schedule delete needs --name")
-        client.delete_schedule(args.name)
+        delete_schedule(args.name)
         print(f"deleted schedule {args.name}")
     return 0
 

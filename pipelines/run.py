@@ -204,3 +204,22 @@ def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "op
         options["model"] = Model(name=config.registry_model_name, tags=["instructzero", f"task:{config.task.name}"])
     chosen.with_options(**options)(config=config)
     return str(Client().get_schedule(name).id)
+
+
+def list_schedules() -> list[str]:
+    """One line per schedule of the active stack's server: name, cron expression, whether active, id."""
+    from zenml.client import Client
+
+    return [f"{s.name}  {s.cron_expression}  active={s.active}  {s.id}" for s in Client().list_schedules(size=100).items]
+
+
+def update_schedule(name: str, cron: str) -> None:
+    from zenml.client import Client
+
+    Client().update_schedule(name, cron_expression=cron)
+
+
+def delete_schedule(name: str) -> None:
+    from zenml.client import Client
+
+    Client().delete_schedule(name)
