@@ -122,10 +122,11 @@ STAGES = {
 
 
 def peak_memory() -> None:
-    print("4. peak memory (max RSS) per stage, each in a fresh process:")
+    print("4. peak memory (VmHWM, the peak resident set) per stage, each in a fresh process:")
     for name, code in STAGES.items():
-        script = f"import resource, sys; sys.path.insert(0, {str(REPO)!r}); {code}; " \
-                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"  # fmt: skip
+        # Not getrusage's ru_maxrss: Linux carries the parent's peak across fork + exec into the child's.
+        script = f"import re, sys; sys.path.insert(0, {str(REPO)!r}); {code}; " \
+                 "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"  # fmt: skip
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
         rss = done.stdout.strip().splitlines()[-1] if done.returncode == 0 else f"failed: {done.stderr[-300:]}"
         print(f"   {name:<28} {int(rss) / 1024:8.0f} MiB" if rss.isdigit() else f"   {name:<28} {rss}")

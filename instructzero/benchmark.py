@@ -73,6 +73,9 @@ class BenchmarkConfig(StrictModel):
     manual_instructions: dict[str, list[str]] = {}
     #: Extra methods: name -> run-config overrides (e.g. a different projection or generation template).
     variants: dict[str, dict[str, Any]] = {}
+    #: Per-task run-config overrides, the same for every method (e.g. a smaller `task.n_validation` for a
+    #: task with few examples).
+    task_overrides: dict[str, dict[str, Any]] = {}
     output_dir: str = "benchmark-results"
 
 
@@ -99,6 +102,7 @@ def cell_config(bench: BenchmarkConfig, task: str, method: str, seed: int) -> Ru
     """The run config of one cell: the shared run config, the method's overrides, task, seed and budget."""
     source = "builtin" if task in BUILTIN_TASKS else "instruction_induction"
     data = deep_merge(bench.run, bench.variants.get(method, METHODS.get(method, {})))
+    data = deep_merge(data, bench.task_overrides.get(task, {}))
     data = deep_merge(data, {"seed": seed, "task": {"source": source, "name": task}})
     if method == "manual":
         data["baseline_instructions"] = bench.manual_instructions[task]
@@ -215,6 +219,19 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         return list(csv.DictReader(handle))
 
 
+def _check_before_spending(configs: list[RunConfig]) -> None:
+    """Every pending cell's data checks and budget (and the endpoint, once), before the first cell runs:
+    a task that fails its checks stops the benchmark now, not hours in."""
+    from instructzero.preflight import preflight
+
+    seen: set[str] = set()
+    for config in configs:
+        key = config.model_dump_json(include={"task", "seed", "blackbox", "baseline_instructions", "whitebox"})
+        if key not in seen:
+            preflight(config, probe=not seen)
+            seen.add(key)
+
+
 def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callable[[str], None] | None = None) -> Path:
     """Run every cell not yet in `results.csv` (with the same config), then write the report and the plot."""
     out = Path(bench.output_dir)
@@ -230,6 +247,7 @@ def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callab
         writer.writerows(kept)
     finished = {(r["task"], r["method"], int(r["seed"])) for r in kept}
     todo = [cell for cell in cells if cell not in finished]
+    _check_before_spending([configs[cell] for cell in todo])
     shared = ResponseCache(bench.run.get("blackbox", {}).get("cache_path") or out / "answers.sqlite")
     for task, method, seed in tqdm(todo, desc="benchmark cells", unit="cell", disable=not progress):
         config = configs[(task, method, seed)]

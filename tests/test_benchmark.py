@@ -76,3 +76,26 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
     png = (out / "best_so_far.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "report:" in capsys.readouterr().out
+
+
+def test_a_task_that_fails_its_checks_stops_the_benchmark_before_any_cell(tmp_path, tiny_lm_dir, capsys):
+    """informal_to_formal has 8 validation examples: a subset of 15 fails before anything is spent;
+    `task_overrides` sizes that task alone."""
+    with FakeOpenAIServer(mixed_answer) as server:
+        path = write_config(tmp_path, tiny_lm_dir, server.base_url)
+        data = yaml.safe_load(path.read_text())
+        data["run"]["task"] = {"n_validation": 15}
+        data.update(tasks=["sum", "informal_to_formal"], methods=["uniform"])
+        path.write_text(yaml.safe_dump(data))
+        assert main(["benchmark", "--config", str(path)]) == 2
+        assert server.requests == [] and not (tmp_path / "results" / "results.csv").read_text().strip().count("\n")
+    err = capsys.readouterr().err
+    assert "informal_to_formal" in err and err.strip().count("\n") == 0
+
+    from instructzero.benchmark import cell_config
+
+    data["task_overrides"] = {"informal_to_formal": {"task": {"n_validation": 8}}}
+    path.write_text(yaml.safe_dump(data))
+    bench = load_benchmark_config(path)
+    assert cell_config(bench, "informal_to_formal", "uniform", 0).task.n_validation == 8
+    assert cell_config(bench, "sum", "uniform", 0).task.n_validation == 15
