@@ -6,7 +6,7 @@ Reads `<output_dir>/histories/*.npz` (written by `instructzero benchmark`) and p
 - the spread of validation scores across distinct instructions against the noise of one score with
   m examples (binomial standard error): how much there is to find, and how well 20 examples see it;
 - how well the GP predicts a held-out instruction's score (leave-one-out Spearman correlation over the
-  distinct instructions) with the instruction-coupled kernel and with a plain Matérn kernel on soft prompts.
+  first 20 distinct instructions) with the instruction-coupled kernel and with a plain Matérn kernel on soft prompts.
 Only validation scores are used.
 
     .venv/bin/python benchmarks/analyze_benchmark.py [benchmark-results]
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def loo_correlation(soft_prompts: np.ndarray, scores: np.ndarray, kernel: str, limit: int = 40) -> float:
+def loo_correlation(soft_prompts: np.ndarray, scores: np.ndarray, kernel: str, limit: int = 20) -> float:
     """Spearman correlation of leave-one-out GP predictions with the true validation scores."""
     import torch
 
