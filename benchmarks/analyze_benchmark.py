@@ -29,7 +29,7 @@ def loo_correlation(soft_prompts: np.ndarray, scores: np.ndarray, kernel: str, l
     """Spearman correlation of leave-one-out GP predictions with the true validation scores."""
     import torch
 
-    from instructzero.bo import fit_gp
+    from instructzero.search.bo import fit_gp
 
     n = min(len(soft_prompts), limit)
     targets = scores.mean(axis=1)

@@ -23,10 +23,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fake_openai import FakeOpenAIServer  # noqa: E402
 
-from instructzero.openai_backend import OpenAIBlackBox  # noqa: E402
-from instructzero.response_cache import ResponseCache  # noqa: E402
-from instructzero.scoring import score_zero_shot  # noqa: E402
-from instructzero.task import Example  # noqa: E402
+from instructzero.blackbox.openai_compatible import OpenAIBlackBox  # noqa: E402
+from instructzero.blackbox.cache import ResponseCache  # noqa: E402
+from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
+from instructzero.data.task import Example  # noqa: E402
 
 
 def answer(prompt: str) -> str:

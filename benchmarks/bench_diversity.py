@@ -24,12 +24,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from instructzero.bo import sobol_design  # noqa: E402
+from instructzero.search.bo import sobol_design  # noqa: E402
 from instructzero.config import TaskConfig, WhiteBoxConfig  # noqa: E402
-from instructzero.data import load_task  # noqa: E402
-from instructzero.generator import InstructionGenerator, exemplar_prompt, is_degenerate  # noqa: E402
-from instructzero.models import load_causal_lm  # noqa: E402
-from instructzero.projection import draw_projection  # noqa: E402
+from instructzero.data.load import load_task  # noqa: E402
+from instructzero.search.generator import InstructionGenerator, exemplar_prompt, is_degenerate  # noqa: E402
+from instructzero.models.loading import load_causal_lm  # noqa: E402
+from instructzero.search.projection import draw_projection  # noqa: E402
 
 #: (label, distribution, multiplier of the matrix A): the reference uniform draw, smaller copies of it,
 #: the embedding-scaled normal draw and larger copies of it, and no soft prompt at all.

@@ -28,7 +28,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ZENML_CONFIG_PATH"] = str(Path(tmp) / "zenml")
         from instructzero import load_config, optimize
-        from instructzero.models import load_causal_lm
+        from instructzero.models.loading import load_causal_lm
         from pipelines.run import run_pipeline
 
         def with_cache(name: str):

@@ -37,11 +37,11 @@ SMALL_RUN = {
 def generation_speed(n: int = 16) -> None:
     import torch
 
-    from instructzero.bo import sobol_design
+    from instructzero.search.bo import sobol_design
     from instructzero.config import ProjectionConfig, TaskConfig, WhiteBoxConfig
-    from instructzero.data import load_task
-    from instructzero.generator import InstructionGenerator, exemplar_prompt
-    from instructzero.projection import projection_for_model
+    from instructzero.data.load import load_task
+    from instructzero.search.generator import InstructionGenerator, exemplar_prompt
+    from instructzero.search.projection import projection_for_model
 
     wb = WhiteBoxConfig()
     task = load_task(TaskConfig(), seed=0)
@@ -62,7 +62,7 @@ def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
     import numpy as np
     import torch
 
-    from instructzero.bo import next_soft_prompts
+    from instructzero.search.bo import next_soft_prompts
 
     torch.set_num_threads(1)
     print(f"2. GP fit + proposal (q={q}, d={d}, m={m}, one torch thread), seconds:")
@@ -107,15 +107,15 @@ def pipeline_overhead() -> None:
 STAGES = {
     "config + task checks": "from instructzero.config import parse_config; from instructzero.preflight import "
     "preflight; preflight(parse_config({}), probe=False)",
-    "projection (no weights)": "from instructzero.config import ProjectionConfig; from instructzero.projection "
+    "projection (no weights)": "from instructzero.config import ProjectionConfig; from instructzero.search.projection "
     "import projection_for_model; projection_for_model('smollm2', None, 5, ProjectionConfig(), 0)",
-    "white box: 8 instructions": "import torch; from instructzero.config import *; from instructzero.projection "
-    "import projection_for_model; from instructzero.generator import generate_instructions; "
+    "white box: 8 instructions": "import torch; from instructzero.config import *; from instructzero.search.projection "
+    "import projection_for_model; from instructzero.search.generator import generate_instructions; "
     "p = projection_for_model('smollm2', None, 5, ProjectionConfig(), 0); "
     "generate_instructions(WhiteBoxConfig(), p, torch.rand(8, 10) * 2 - 1, 'Input: 1 2\\nOutput: 3\\n\\nThe instruction was to')",
-    "black box: 16 answers": "from instructzero.backends import make_blackbox; from instructzero.config import "
+    "black box: 16 answers": "from instructzero.blackbox.backends import make_blackbox; from instructzero.config import "
     "BlackBoxConfig; make_blackbox(BlackBoxConfig()).complete(['Instruction: Add.\\n\\nInput: 1 2\\n\\nOutput:'] * 16)",
-    "GP fit + proposal, n=200": "import numpy as np; from instructzero.bo import next_soft_prompts; "
+    "GP fit + proposal, n=200": "import numpy as np; from instructzero.search.bo import next_soft_prompts; "
     "r = np.random.default_rng(0); next_soft_prompts(r.uniform(-1, 1, (200, 10)), "
     "(r.random((200, 20)) < 0.3).astype(float), q=25, seed=0)",
 }

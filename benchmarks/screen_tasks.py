@@ -23,15 +23,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from instructzero.backends import make_blackbox  # noqa: E402
-from instructzero.bo import sobol_design, uniform_design  # noqa: E402
-from instructzero.builtin_tasks import BUILTIN_TASKS  # noqa: E402
+from instructzero.blackbox.backends import make_blackbox  # noqa: E402
+from instructzero.search.bo import sobol_design, uniform_design  # noqa: E402
+from instructzero.data.builtin import BUILTIN_TASKS  # noqa: E402
 from instructzero.config import parse_config  # noqa: E402
-from instructzero.data import instruction_induction_tasks, load_task  # noqa: E402
-from instructzero.projection import projection_for_model  # noqa: E402
-from instructzero.proposals import propose  # noqa: E402
-from instructzero.response_cache import ResponseCache  # noqa: E402
-from instructzero.scoring import score_zero_shot  # noqa: E402
+from instructzero.data.load import instruction_induction_tasks, load_task  # noqa: E402
+from instructzero.search.projection import projection_for_model  # noqa: E402
+from instructzero.search.proposals import propose  # noqa: E402
+from instructzero.blackbox.cache import ResponseCache  # noqa: E402
+from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
 
 
 def main() -> None:

@@ -91,8 +91,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from instructzero.builtin_tasks import BUILTIN_TASKS
-    from instructzero.data import instruction_induction_tasks, load_task
+    from instructzero.data.builtin import BUILTIN_TASKS
+    from instructzero.data.load import instruction_induction_tasks, load_task
 
     rows = [("builtin", name) for name in BUILTIN_TASKS]
     rows += [("instruction_induction", name) for name in instruction_induction_tasks(args.data_dir)]
@@ -202,7 +202,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from instructzero.benchmark import load_benchmark_config, run_benchmark, write_report
+    from instructzero.benchmark.grid import load_benchmark_config, run_benchmark, write_report
 
     bench = load_benchmark_config(args.config)
     if args.output:

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instructzero.accounting import Budget, Spend
-from instructzero.blackbox import BlackBox
+from instructzero.blackbox.accounting import Budget, Spend
+from instructzero.blackbox.base import BlackBox
 from instructzero.config import EvaluationConfig, TokenPrice
 from instructzero.errors import BlackBoxError
-from instructzero.history import History
-from instructzero.response_cache import ResponseCache
-from instructzero.scoring import score_zero_shot
+from instructzero.search.history import History
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.scoring import score_zero_shot
 from instructzero.seeding import derive_seed
-from instructzero.task import Example
+from instructzero.data.task import Example
 
 #: Bootstrap resamples for the test-score interval; 1000 puts the Monte-Carlo
 #: error of a 95% percentile bound well below one test example's weight.

@@ -9,20 +9,20 @@ from __future__ import annotations
 import logging
 import time
 
-from instructzero.accounting import Budget, describe_caps
-from instructzero.backends import make_blackbox
-from instructzero.blackbox import BlackBox
+from instructzero.blackbox.accounting import Budget, describe_caps
+from instructzero.blackbox.backends import make_blackbox
+from instructzero.blackbox.base import BlackBox
 from instructzero.config import RunConfig
 from instructzero.errors import ConfigError
 from instructzero.evaluation import reserved_calls, score_baselines, score_best_on_test
-from instructzero.history import History
+from instructzero.search.history import History
 from instructzero.preflight import preflight
-from instructzero.projection import projection_for_model
-from instructzero.proposals import propose, proposer_blackbox
-from instructzero.response_cache import ResponseCache
+from instructzero.search.projection import projection_for_model
+from instructzero.search.proposals import propose, proposer_blackbox
+from instructzero.blackbox.cache import ResponseCache
 from instructzero.result import OptimizationResult, build_result
-from instructzero.rounds import advance, initial_soft_prompts
-from instructzero.scoring import score_candidates
+from instructzero.search.rounds import advance, initial_soft_prompts
+from instructzero.blackbox.scoring import score_candidates
 
 logger = logging.getLogger(__name__)
 

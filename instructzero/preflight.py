@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from instructzero.config import RunConfig
-from instructzero.data_validation import load_checked_task
+from instructzero.data.checks import load_checked_task
 from instructzero.errors import ConfigError
 from instructzero.evaluation import reserved_calls
-from instructzero.model_files import SMOLLM2, smollm2_location
-from instructzero.task import TaskData
+from instructzero.models.files import SMOLLM2, smollm2_location
+from instructzero.data.task import TaskData
 
 
 def preflight(config: RunConfig, probe: bool = True) -> TaskData:
@@ -28,7 +28,7 @@ def preflight(config: RunConfig, probe: bool = True) -> TaskData:
             + f": raise it to at least {needed}."
         )
     if bb.backend == "openai":
-        from instructzero.backends import make_blackbox
+        from instructzero.blackbox.backends import make_blackbox
 
         blackbox = make_blackbox(bb)  # checks that the key variable is set
         if probe and bb.probe:

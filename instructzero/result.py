@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from instructzero.accounting import Spend
+from instructzero.blackbox.accounting import Spend
 from instructzero.evaluation import BaselineScore, TestResult
-from instructzero.history import History
-from instructzero.task import TaskData
+from instructzero.search.history import History
+from instructzero.data.task import TaskData
 
 
 @dataclass

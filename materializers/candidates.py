@@ -9,8 +9,8 @@ import numpy as np
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero.accounting import Spend
-from instructzero.history import Candidates, History
+from instructzero.blackbox.accounting import Spend
+from instructzero.search.history import Candidates, History
 from materializers.io import content_hash, read_json, read_npz, write_json, write_npz, write_text
 from materializers.visualize import candidates_table, history_plot
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero.data_validation import CheckResult, DataValidationReport
+from instructzero.data.checks import CheckResult, DataValidationReport
 from materializers.io import read_json, write_json, write_text
 
 

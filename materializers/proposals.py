@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero.accounting import Spend
-from instructzero.history import Proposals
+from instructzero.blackbox.accounting import Spend
+from instructzero.search.history import Proposals
 from materializers.io import content_hash, read_json, write_json
 
 

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from instructzero.accounting import Spend
+from instructzero.blackbox.accounting import Spend
 from instructzero.evaluation import BaselineScore, TestResult
 from instructzero.result import OptimizationResult
 from instructzero.version import __version__

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from zenml.materializers.pydantic_materializer import PydanticMaterializer
 
-from instructzero.task import TaskData
+from instructzero.data.task import TaskData
 
 
 class TaskDataMaterializer(PydanticMaterializer):

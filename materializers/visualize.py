@@ -6,7 +6,7 @@ import html
 import math
 from collections.abc import Sequence
 
-from instructzero.history import History
+from instructzero.search.history import History
 
 TABLE_STYLE = (
     "<style>table{border-collapse:collapse;font:13px sans-serif}td,th{border:1px solid #ccc;padding:4px 8px;"

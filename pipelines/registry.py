@@ -2,7 +2,7 @@
 
 The ZenML Model Control Plane is the registry: each pipeline run registers a
 version of the model `instructzero-<task>` holding the best instruction (the
-`best_instruction` artifact) and its :class:`~instructzero.registry.RegistryRecord`
+`best_instruction` artifact) and its :class:`~instructzero.registry.record.RegistryRecord`
 as metadata, and `promote` moves it to `production` when it beats the version
 there. Applications fetch the prompt at start-up:
 
@@ -35,7 +35,7 @@ class ProductionPrompt:
     test_ci_high: float
     blackbox_model: str
     run_id: str
-    #: Every re-check of this version, oldest first (see `instructzero.recheck.Recheck`).
+    #: Every re-check of this version, oldest first (see `instructzero.registry.recheck.Recheck`).
     rechecks: tuple = ()
 
     def to_json(self) -> str:
@@ -71,7 +71,7 @@ def production_version(model_name: str):
 def production_record(task: str, model_name: str | None = None):
     """(model name, production version, its RegistryRecord) of a task; NoProductionPrompt when there is none."""
     from instructzero.config import default_registry_model_name
-    from instructzero.registry import RegistryRecord
+    from instructzero.registry.record import RegistryRecord
 
     name = model_name or default_registry_model_name(task)
     version = production_version(name)
@@ -103,7 +103,7 @@ def warm_start_source(config, task, blackbox_identity: str) -> tuple[str | None,
     saying what is reused and why it is comparable, or why nothing is (then the run starts cold)."""
     from zenml.client import Client
 
-    from instructzero.registry import RegistryRecord, search_fingerprint, why_not_comparable
+    from instructzero.registry.record import RegistryRecord, search_fingerprint, why_not_comparable
 
     client = Client()
     mine = search_fingerprint(config, task, blackbox_identity)

@@ -10,11 +10,11 @@ os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from instructzero.config import RunConfig  # noqa: E402
-from instructzero.data_validation import FAILED_REPORT_ARTIFACT  # noqa: E402
+from instructzero.data.checks import FAILED_REPORT_ARTIFACT  # noqa: E402
 from instructzero.errors import DataValidationError  # noqa: E402
 from instructzero.preflight import preflight  # noqa: E402
 from instructzero.result import OptimizationResult  # noqa: E402
-from instructzero.task import TaskData  # noqa: E402
+from instructzero.data.task import TaskData  # noqa: E402
 
 #: The checkout this module lives in, when it is one (an editable install); None when installed from a wheel.
 CHECKOUT = Path(__file__).resolve().parents[1] if (Path(__file__).resolve().parents[1] / "pyproject.toml").is_file() \
@@ -92,7 +92,7 @@ def run_pipeline(
     check_artifact_store()
     from zenml import Model
 
-    from instructzero.backends import make_blackbox
+    from instructzero.blackbox.backends import make_blackbox
     from pipelines.registry import warm_start_source
     from pipelines.search import instructzero_pipeline
 

@@ -14,7 +14,7 @@ from zenml import pipeline
 from zenml.client import Client
 
 from instructzero.config import RunConfig
-from instructzero.proposals import proposer_blackbox
+from instructzero.search.proposals import proposer_blackbox
 from pipelines.settings import step_options
 from steps import (
     evaluate_on_test,

@@ -4,14 +4,14 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 
 import materializers  # noqa: F401
-from instructzero.accounting import describe_caps
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.accounting import describe_caps
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import BlackBoxConfig, EvaluationConfig
 from instructzero.evaluation import score_baselines, score_best_on_test
-from instructzero.history import History
-from instructzero.projection import SoftPromptProjection
+from instructzero.search.history import History
+from instructzero.search.projection import SoftPromptProjection
 from instructzero.result import OptimizationResult, build_result
-from instructzero.task import TaskData
+from instructzero.data.task import TaskData
 from steps.caching import follows_imports
 from steps.response_cache import step_response_cache
 

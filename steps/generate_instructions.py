@@ -5,13 +5,13 @@ import numpy as np
 from zenml import step
 
 import materializers  # noqa: F401
-from instructzero.accounting import Budget
+from instructzero.blackbox.accounting import Budget
 from instructzero.config import APEConfig, BlackBoxConfig, WhiteBoxConfig
 from instructzero.evaluation import reserved_calls
-from instructzero.history import History, Proposals
-from instructzero.projection import SoftPromptProjection
-from instructzero.proposals import propose
-from instructzero.task import TaskData
+from instructzero.search.history import History, Proposals
+from instructzero.search.projection import SoftPromptProjection
+from instructzero.search.proposals import propose
+from instructzero.data.task import TaskData
 from steps.caching import follows_imports
 from steps.response_cache import step_response_cache
 

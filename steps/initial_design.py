@@ -5,9 +5,9 @@ from zenml import step
 
 import materializers  # noqa: F401
 from instructzero.config import BOConfig
-from instructzero.history import History
+from instructzero.search.history import History
 from instructzero.result import OptimizationResult
-from instructzero.rounds import initial_soft_prompts, warm_start
+from instructzero.search.rounds import initial_soft_prompts, warm_start
 from materializers import SoftPromptsMaterializer
 from steps.caching import follows_imports
 

@@ -4,9 +4,9 @@ from zenml import save_artifact, step
 
 import materializers  # noqa: F401  (registers the project's materializers)
 from instructzero.config import TaskConfig
-from instructzero.data_validation import FAILED_REPORT_ARTIFACT, DataValidationReport, load_checked_task
+from instructzero.data.checks import FAILED_REPORT_ARTIFACT, DataValidationReport, load_checked_task
 from instructzero.errors import DataValidationError
-from instructzero.task import TaskData
+from instructzero.data.task import TaskData
 
 
 # Never cached: its key cannot see the task files' contents, and drifting data must not hide behind a cache

@@ -5,14 +5,14 @@ from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ModelStages
 
 import materializers  # noqa: F401
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import RunConfig
 from instructzero.evaluation import score_on_test
-from instructzero.promotion import decide_promotion
-from instructzero.registry import RegistryRecord, incumbent_scores, production_floor
+from instructzero.registry.promotion import decide_promotion
+from instructzero.registry.record import RegistryRecord, incumbent_scores, production_floor
 from instructzero.result import OptimizationResult
 from instructzero.seeding import derive_seed
-from instructzero.task import TaskData
+from instructzero.data.task import TaskData
 from pipelines.registry import production_version
 from steps.response_cache import step_response_cache
 
@@ -22,7 +22,7 @@ def promote(
     config: RunConfig, task: TaskData, result: OptimizationResult
 ) -> Annotated[str, ArtifactConfig(name="best_instruction")]:
     """Register the best instruction on this run's model version and promote it if it beats production
-    (the paired rule of `instructzero.promotion`).
+    (the paired rule of `instructzero.registry.promotion`).
 
     Works on the step context's model version (this run's own), never on "latest", which
     a concurrent run could have created. Never cached: production may have changed. It

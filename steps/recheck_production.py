@@ -5,13 +5,13 @@ from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 
 import materializers  # noqa: F401
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import BlackBoxConfig, EvaluationConfig, RecheckConfig
 from instructzero.errors import InstructZeroError
-from instructzero.recheck import Recheck, recheck_instruction
-from instructzero.registry import RegistryRecord
-from instructzero.response_cache import ResponseCache
-from instructzero.task import TaskData
+from instructzero.registry.recheck import Recheck, recheck_instruction
+from instructzero.registry.record import RegistryRecord
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.data.task import TaskData
 from pipelines.registry import REGRESSION_TAG, production_version
 from steps.response_cache import step_response_cache
 

@@ -23,7 +23,7 @@ from zenml.client import Client
 from zenml.io import fileio
 
 from instructzero.config import BlackBoxConfig
-from instructzero.scoring import ResponseCache
+from instructzero.blackbox.scoring import ResponseCache
 
 logger = logging.getLogger(__name__)
 

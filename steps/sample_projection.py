@@ -4,7 +4,7 @@ from zenml import step
 
 import materializers  # noqa: F401
 from instructzero.config import ProjectionConfig
-from instructzero.projection import SoftPromptProjection, projection_for_model
+from instructzero.search.projection import SoftPromptProjection, projection_for_model
 from steps.caching import follows_imports
 
 

@@ -4,13 +4,13 @@ import numpy as np
 from zenml import log_metadata, step
 
 import materializers  # noqa: F401
-from instructzero.accounting import Budget
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import BlackBoxConfig
 from instructzero.evaluation import reserved_calls
-from instructzero.history import Candidates, History, Proposals
-from instructzero.scoring import score_candidates
-from instructzero.task import TaskData
+from instructzero.search.history import Candidates, History, Proposals
+from instructzero.blackbox.scoring import score_candidates
+from instructzero.data.task import TaskData
 from steps.caching import follows_imports
 from steps.response_cache import step_response_cache
 

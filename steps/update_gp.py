@@ -4,8 +4,8 @@ import numpy as np
 from zenml import step
 
 from instructzero.config import BOConfig
-from instructzero.history import Candidates, History
-from instructzero.rounds import advance
+from instructzero.search.history import Candidates, History
+from instructzero.search.rounds import advance
 from materializers import SoftPromptsMaterializer
 from steps.caching import follows_imports
 
@@ -15,6 +15,6 @@ def update_gp(
     bo: BOConfig, seed: int, history: History, candidates: Candidates, next_round: int
 ) -> tuple[Annotated[History, "history"], Annotated[np.ndarray, "soft_prompts"]]:
     """Append the scored batch, fit the GP on everything so far, propose round `next_round`
-    (nothing once the run is done: see `instructzero.rounds.advance`)."""
+    (nothing once the run is done: see `instructzero.search.rounds.advance`)."""
     history, soft_prompts = advance(bo, history, candidates, next_round, seed)
     return history, soft_prompts  # a literal tuple: how ZenML tells two outputs from one

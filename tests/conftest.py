@@ -26,8 +26,8 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from instructzero.model_files import smollm2_location
-    from instructzero.models import _converted_gguf
+    from instructzero.models.files import smollm2_location
+    from instructzero.models.loading import _converted_gguf
 
     tokenizer = AutoTokenizer.from_pretrained(_converted_gguf(*smollm2_location()))
     config = LlamaConfig(

@@ -8,8 +8,8 @@ from conftest import REPO
 from steps.caching import FIRST_PARTY, direct_imports, import_closure
 
 #: Orchestration: what runs the method (ZenML steps and pipelines, the in-process loop, BO rounds).
-ORCHESTRATION = ("steps", "pipelines", "instructzero.loop", "instructzero.rounds", "instructzero.bo",
-                 "instructzero.kernel", "instructzero.preflight")  # fmt: skip
+ORCHESTRATION = ("steps", "pipelines", "instructzero.loop", "instructzero.search.rounds", "instructzero.search.bo",
+                 "instructzero.search.kernel", "instructzero.preflight")  # fmt: skip
 
 
 def first_party_modules() -> list[str]:
@@ -58,7 +58,7 @@ def test_the_core_library_imports_no_zenml():
 
 
 def test_the_closure_follows_lazy_imports_and_submodules():
-    assert "instructzero.openai_backend" in import_closure("instructzero.backends")  # imported inside a function
-    assert "instructzero.kernel" in import_closure("steps.update_gp")
-    assert "instructzero.generator" not in import_closure("steps.update_gp")
-    assert "instructzero.bo" not in import_closure("steps.generate_instructions")
+    assert "instructzero.blackbox.openai_compatible" in import_closure("instructzero.blackbox.backends")  # imported inside a function
+    assert "instructzero.search.kernel" in import_closure("steps.update_gp")
+    assert "instructzero.search.generator" not in import_closure("steps.update_gp")
+    assert "instructzero.search.bo" not in import_closure("steps.generate_instructions")

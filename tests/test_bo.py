@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from instructzero.bo import _deduplicate, next_soft_prompts, sobol_design, uniform_design
+from instructzero.search.bo import _deduplicate, next_soft_prompts, sobol_design, uniform_design
 
 OPTIMUM = np.array([0.3, -0.5, 0.7, -0.2])
 WIDTHS = np.array([0.4, 0.6, 0.8, 1.0, 1.2])

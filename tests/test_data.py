@@ -3,7 +3,7 @@ import json
 import pytest
 
 from instructzero.config import TaskConfig
-from instructzero.data import instruction_induction_tasks, load_task, packaged_instruction_induction
+from instructzero.data.load import instruction_induction_tasks, load_task, packaged_instruction_induction
 from instructzero.errors import ConfigError, TaskDataError
 
 ALL_TASKS = [

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from instructzero.kernel import COUPLED_KERNEL_JITTER, InstructionCoupledKernel, coupled_kernel
+from instructzero.search.kernel import COUPLED_KERNEL_JITTER, InstructionCoupledKernel, coupled_kernel
 
 
 def matern52(a: np.ndarray, b: np.ndarray, lengthscale: np.ndarray) -> np.ndarray:

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import parse_config
-from instructzero.data import load_task
-from instructzero.model_files import smollm2_location
+from instructzero.data.load import load_task
+from instructzero.models.files import smollm2_location
 from instructzero.preflight import preflight
-from instructzero.response_cache import ResponseCache
-from instructzero.scoring import score_zero_shot
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.scoring import score_zero_shot
 
 SERVER_PYTHON = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
 INSTRUCTIONS = ["Add the two numbers.", "Write the sum of the two digits.", "Repeat the input."]
@@ -97,6 +97,6 @@ def test_scoring_through_a_real_llama_cpp_server(llama_server, tmp_path):
 
 def test_a_model_name_the_server_does_not_list_is_flagged(llama_server, caplog):
     # llama.cpp's server answers any model name with the model it has: the probe says so.
-    with caplog.at_level("WARNING", logger="instructzero.openai_backend"):
+    with caplog.at_level("WARNING", logger="instructzero.blackbox.openai_compatible"):
         preflight(config_for(llama_server, model="gpt-4o"))
     assert "does not list model 'gpt-4o' (it lists smollm2)" in caplog.text

@@ -1,7 +1,7 @@
 import pytest
 
 from instructzero.errors import ConfigError
-from instructzero.metrics import (
+from instructzero.data.metrics import (
     contains,
     exact_match,
     exact_set,

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from fake_openai import FakeOpenAIServer, Fault
 
-from instructzero.accounting import Budget
-from instructzero.blackbox import ZERO_SHOT_TEMPLATE
+from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
 from instructzero.config import parse_config
 from instructzero.errors import BlackBoxError, ConfigError
-from instructzero.openai_backend import OpenAIBlackBox, RetryPolicy, retry_after_seconds
+from instructzero.blackbox.openai_compatible import OpenAIBlackBox, RetryPolicy, retry_after_seconds
 from instructzero.preflight import preflight
-from instructzero.ratelimit import TokenBucket
-from instructzero.response_cache import ResponseCache
-from instructzero.scoring import score_zero_shot
-from instructzero.task import Example
+from instructzero.blackbox.ratelimit import TokenBucket
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.scoring import score_zero_shot
+from instructzero.data.task import Example
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5), (2, 7)]]
 INSTRUCTIONS = ["Add the numbers.", "Repeat the input.", "Add them up.", "Say hi."]

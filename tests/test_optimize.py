@@ -79,10 +79,10 @@ def test_ape_samples_varied_instructions_from_exemplar_subsets_reproducibly(tiny
 
 
 def test_ape_prompts_draw_their_exemplars_from_each_row():
-    from instructzero.ape import ape_prompts
-    from instructzero.bo import uniform_design
+    from instructzero.search.ape import ape_prompts
+    from instructzero.search.bo import uniform_design
     from instructzero.config import TaskConfig
-    from instructzero.data import load_task
+    from instructzero.data.load import load_task
 
     task = load_task(TaskConfig(source="builtin", name="sum"), seed=0)
     draws = uniform_design(4, 10, seed=1)

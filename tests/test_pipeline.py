@@ -9,9 +9,9 @@ import torch
 from fake_openai import FakeOpenAIServer
 
 from instructzero import optimize
-from instructzero.accounting import Spend
+from instructzero.blackbox.accounting import Spend
 from instructzero.config import load_config, parse_config
-from instructzero.history import Candidates, History
+from instructzero.search.history import Candidates, History
 from instructzero.result import OptimizationResult
 
 N_ROUNDS = 2
@@ -95,7 +95,7 @@ def test_materializers_round_trip_exactly(zenml_store):
     from zenml.client import Client
 
     from instructzero.evaluation import TestResult
-    from instructzero.projection import draw_projection
+    from instructzero.search.projection import draw_projection
     from materializers import (
         CandidatesMaterializer,
         HistoryMaterializer,
@@ -174,8 +174,8 @@ def test_user_errors_stop_before_any_step_with_one_line(zenml_store, tmp_path, c
 
 def projection_from_loaded_model(config):
     """A drawn with the width of the loaded white box: what the step must match without loading it."""
-    from instructzero.models import load_causal_lm
-    from instructzero.projection import draw_projection
+    from instructzero.models.loading import load_causal_lm
+    from instructzero.search.projection import draw_projection
     from instructzero.seeding import derive_seed
 
     wb = config.whitebox
@@ -184,9 +184,9 @@ def projection_from_loaded_model(config):
 
 
 def distinct_round0_instructions(config) -> int:
-    from instructzero.data import load_task
-    from instructzero.generator import exemplar_prompt, generate_instructions
-    from instructzero.rounds import initial_soft_prompts
+    from instructzero.data.load import load_task
+    from instructzero.search.generator import exemplar_prompt, generate_instructions
+    from instructzero.search.rounds import initial_soft_prompts
 
     task = load_task(config.task, config.seed)
     text = exemplar_prompt(task.exemplars(config.task.n_exemplars, config.seed))

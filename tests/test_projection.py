@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from instructzero.config import ProjectionConfig
-from instructzero.projection import draw_projection, projection_for_model
+from instructzero.search.projection import draw_projection, projection_for_model
 
 
 def test_shapes_and_linearity():
@@ -33,8 +33,8 @@ def test_uniform_and_normal_scales():
 
 @pytest.mark.parametrize("model", ["tiny", "smollm2"])
 def test_projection_reads_width_and_scale_from_files_as_the_loaded_model_has_them(model, tiny_lm_dir):
-    from instructzero.model_files import embedding_geometry
-    from instructzero.models import load_causal_lm
+    from instructzero.models.files import embedding_geometry
+    from instructzero.models.loading import load_causal_lm
 
     name = str(tiny_lm_dir) if model == "tiny" else model
     hidden, std = embedding_geometry(name, with_std=True)
@@ -42,7 +42,7 @@ def test_projection_reads_width_and_scale_from_files_as_the_loaded_model_has_the
     assert hidden == lm.hidden_size and std == pytest.approx(lm.embedding_std(), rel=1e-5)
     assert embedding_geometry(name) == (hidden, None)
     if model == "smollm2":  # a fresh machine (a step pod) has no converted copy yet: read the GGUF itself
-        from instructzero.model_files import _gguf_geometry, smollm2_location
+        from instructzero.models.files import _gguf_geometry, smollm2_location
 
         folder, gguf = smollm2_location()
         gguf_hidden, gguf_std = _gguf_geometry(folder / gguf, with_std=True)

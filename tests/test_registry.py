@@ -7,7 +7,7 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_pipeline import hashed_answer, tiny_config
 
-from instructzero.promotion import decide_promotion, detect_regression
+from instructzero.registry.promotion import decide_promotion, detect_regression
 from instructzero.version import __version__
 
 

@@ -2,12 +2,12 @@ import re
 
 import numpy as np
 
-from instructzero.accounting import Budget, Spend
-from instructzero.blackbox import Completion
+from instructzero.blackbox.accounting import Budget, Spend
+from instructzero.blackbox.base import Completion
 from instructzero.config import TokenPrice
-from instructzero.response_cache import ResponseCache
-from instructzero.scoring import score_zero_shot
-from instructzero.task import Example
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.scoring import score_zero_shot
+from instructzero.data.task import Example
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5)]]
 

@@ -71,13 +71,13 @@ def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store,
         assert ran(force) == set()
         assert "forced" in force.steps["promote"].run_metadata["reason"]
 
-        edited_source("instructzero.kernel")  # the GP's kernel: initial design and GP steps only
+        edited_source("instructzero.search.kernel")  # the GP's kernel: initial design and GP steps only
         kernel = rerun(config)
-        expected = {s for s in every_step if "instructzero.kernel" in import_closure(step_module(s))}
+        expected = {s for s in every_step if "instructzero.search.kernel" in import_closure(step_module(s))}
         assert ran(kernel) == expected
         assert expected == {"initial_design"} | {f"update_gp_round_{r}" for r in range(3)}
 
-        edited_source("instructzero.generator")  # the white box's prompt code: generation only
+        edited_source("instructzero.search.generator")  # the white box's prompt code: generation only
         generator = rerun(config)
         assert ran(generator) == {f"generate_instructions_round_{r}" for r in range(3)}
         assert len(server.requests) == paid  # same instructions: scoring stayed cached, nothing paid again

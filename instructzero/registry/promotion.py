@@ -1,7 +1,7 @@
 """When a new best instruction may replace the one in production, and when production has regressed.
 
 One rule for both, a paired comparison on the same test examples (see
-:mod:`instructzero.comparison`):
+:mod:`instructzero.registry.comparison`):
 
 - **Promotion**: the new version goes to production only if its test score is
   above the floor (by default the best of the user's baseline instructions, else
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instructzero.comparison import Comparison, compare
+from instructzero.registry.comparison import Comparison, compare
 from instructzero.config import EvaluationConfig
 
 

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from instructzero.accounting import Budget, Spend
-from instructzero.blackbox import BlackBox, Completion
+from instructzero.blackbox.accounting import Budget, Spend
+from instructzero.blackbox.base import BlackBox, Completion
 from instructzero.config import APEConfig, WhiteBoxConfig
-from instructzero.generator import exemplar_prompt, postprocess_instruction
-from instructzero.models import load_causal_lm
-from instructzero.response_cache import ResponseCache
-from instructzero.task import TaskData
+from instructzero.search.generator import exemplar_prompt, postprocess_instruction
+from instructzero.models.loading import load_causal_lm
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.data.task import TaskData
 
 #: The response-cache "template" of proposals, so they never mix with zero-shot answers.
 PROPOSAL_TEMPLATE = "ape-proposal:{input}"

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from instructzero.config import ProjectionConfig
-from instructzero.model_files import embedding_geometry
+from instructzero.models.files import embedding_geometry
 from instructzero.seeding import derive_seed
 
 Distribution = Literal["normal", "uniform"]

@@ -1,7 +1,7 @@
 """Black-box LLM backends: the model whose zero-shot accuracy an instruction is judged by.
 
-Backends (:mod:`instructzero.local_backend`, :mod:`instructzero.openai_backend`,
-built by :func:`instructzero.backends.make_blackbox`) answer a batch of prompts with :class:`Completion` objects and
+Backends (:mod:`instructzero.blackbox.local`, :mod:`instructzero.blackbox.openai_compatible`,
+built by :func:`instructzero.blackbox.backends.make_blackbox`) answer a batch of prompts with :class:`Completion` objects and
 expose an ``identity`` (endpoint, model, decoding settings) that keys the
 response cache, so answers paid for once are reused by every later run.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from instructzero.accounting import Budget
+from instructzero.blackbox.accounting import Budget
 
 #: Zero-shot query of the reference evaluation.
 ZERO_SHOT_TEMPLATE = "Instruction: {instruction}\n\nInput: {input}\n\nOutput:"

@@ -1,6 +1,6 @@
 """Zero-shot scoring of instructions on the fixed validation subset: the objective H(p).
 
-Only requests missing from the :class:`~instructzero.response_cache.ResponseCache`
+Only requests missing from the :class:`~instructzero.blackbox.cache.ResponseCache`
 reach the black box, and each answer is cached the moment it arrives.
 """
 
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instructzero.accounting import Budget, Spend
-from instructzero.blackbox import ZERO_SHOT_TEMPLATE, BlackBox, Completion
-from instructzero.history import Candidates
-from instructzero.metrics import score_answer
-from instructzero.response_cache import ResponseCache
-from instructzero.task import Example
+from instructzero.blackbox.accounting import Budget, Spend
+from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE, BlackBox, Completion
+from instructzero.search.history import Candidates
+from instructzero.data.metrics import score_answer
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.data.task import Example
 
 logger = logging.getLogger(__name__)
 

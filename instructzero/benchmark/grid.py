@@ -38,13 +38,13 @@ import numpy as np
 from pydantic import Field
 from tqdm.auto import tqdm
 
-from instructzero.blackbox import BlackBox, Completion
-from instructzero.builtin_tasks import BUILTIN_TASKS
+from instructzero.blackbox.base import BlackBox, Completion
+from instructzero.data.builtin import BUILTIN_TASKS
 from instructzero.config import RunConfig, StrictModel, deep_merge, parse_config
-from instructzero.data import load_task
+from instructzero.data.load import load_task
 from instructzero.errors import ConfigError
-from instructzero.history import History
-from instructzero.response_cache import ResponseCache
+from instructzero.search.history import History
+from instructzero.blackbox.cache import ResponseCache
 
 #: Run-config overrides of the built-in methods.
 METHODS: dict[str, dict[str, Any]] = {
@@ -169,8 +169,8 @@ def run_cell(
     `shared` keeps answers across cells (see :class:`SharedAnswers`); the cell's own
     response cache is `blackbox.cache_path` (in memory when unset).
     """
-    from instructzero.backends import make_blackbox
-    from instructzero.generator import is_degenerate
+    from instructzero.blackbox.backends import make_blackbox
+    from instructzero.search.generator import is_degenerate
 
     start = time.perf_counter()
     blackbox = make_blackbox(config.blackbox)

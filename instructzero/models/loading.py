@@ -1,7 +1,7 @@
 """Loading Hugging Face causal LMs from local files, for the white box and the local black box.
 
 De-quantizing a GGUF (such as the offline default `smollm2`, see
-:mod:`instructzero.model_files`) takes ~15 s, so the first load writes a
+:mod:`instructzero.models.files`) takes ~15 s, so the first load writes a
 safetensors copy to the cache directory and later loads take < 1 s.
 Models are memoized per process: the white box and the local black box share
 one instance when they name the same model.
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from instructzero.errors import ModelLoadError
-from instructzero.model_files import converted_location, model_source
+from instructzero.models.files import converted_location, model_source
 
 
 def resolve_device(device: str = "auto") -> torch.device:

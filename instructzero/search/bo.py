@@ -26,7 +26,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 from torch.quasirandom import SobolEngine
 
-from instructzero.kernel import coupled_kernel, matern_kernel
+from instructzero.search.kernel import coupled_kernel, matern_kernel
 
 #: Proposals closer than this (L∞, unit cube) to an evaluated point or to each
 #: other are replaced: they would regenerate an instruction already scored.

@@ -16,9 +16,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from instructzero.config import WhiteBoxConfig
-from instructzero.models import LoadedModel, load_causal_lm
-from instructzero.projection import SoftPromptProjection
-from instructzero.task import Example
+from instructzero.models.loading import LoadedModel, load_causal_lm
+from instructzero.search.projection import SoftPromptProjection
+from instructzero.data.task import Example
 
 INSTRUCTION_PREFIX = "The instruction was to"
 #: Greedy completions are cut here: the reference budget for one instruction.

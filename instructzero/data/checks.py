@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from instructzero.config import TaskConfig
-from instructzero.data import RawSplits, load_task, read_raw_splits, task_from_raw
+from instructzero.data.load import RawSplits, load_task, read_raw_splits, task_from_raw
 from instructzero.errors import DataValidationError
-from instructzero.task import SPLITS, TaskData
+from instructzero.data.task import SPLITS, TaskData
 
 REQUIRED_COLUMNS = ("input", "output")
 #: Artifact name of a failed report (a failed step stores no outputs of its own).

@@ -3,7 +3,7 @@
 A black box behind an API can change without notice and task data drifts; a
 prompt promoted last month can silently get worse. A re-check scores the
 production instruction again and compares the per-example scores with those
-stored at promotion (:func:`instructzero.promotion.detect_regression`): paired
+stored at promotion (:func:`instructzero.registry.promotion.detect_regression`): paired
 when the test split is the same, unpaired when it changed.
 """
 
@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from instructzero.blackbox import BlackBox
+from instructzero.blackbox.base import BlackBox
 from instructzero.config import EvaluationConfig, RecheckConfig
 from instructzero.evaluation import score_on_test
-from instructzero.promotion import detect_regression
-from instructzero.registry import RegistryRecord, split_fingerprint
-from instructzero.response_cache import ResponseCache
+from instructzero.registry.promotion import detect_regression
+from instructzero.registry.record import RegistryRecord, split_fingerprint
+from instructzero.blackbox.cache import ResponseCache
 from instructzero.seeding import derive_seed
-from instructzero.task import TaskData
+from instructzero.data.task import TaskData
 
 
 class Recheck(BaseModel):

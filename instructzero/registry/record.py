@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from instructzero.task import Example, TaskData
+from instructzero.data.task import Example, TaskData
 from instructzero.version import __version__
 
 if TYPE_CHECKING:

