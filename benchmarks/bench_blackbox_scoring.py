@@ -23,8 +23,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fake_openai import FakeOpenAIServer  # noqa: E402
 
-from instructzero.blackbox.openai_compatible import OpenAIBlackBox  # noqa: E402
+from instructzero.blackbox.backends.openai_compatible import OpenAICompatibleBackend  # noqa: E402
 from instructzero.blackbox.cache import ResponseCache  # noqa: E402
+from instructzero.blackbox.caller import BlackBoxCaller  # noqa: E402
 from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
 from instructzero.data.task import Example  # noqa: E402
 
@@ -51,10 +52,10 @@ def main() -> None:
 
         def run(concurrency: int, cache: ResponseCache) -> tuple[float, int, float]:
             """Wall time, new requests, mean score."""
-            bb = OpenAIBlackBox(server.base_url, server.model, api_key_env=None, max_concurrency=concurrency)
+            bb = OpenAICompatibleBackend(server.base_url, server.model, api_key_env=None, max_concurrency=concurrency)
             before = len(server.requests)
             start = time.perf_counter()
-            report = score_zero_shot(instructions, examples, bb, "exact_match", cache)
+            report = score_zero_shot(BlackBoxCaller(bb, cache), instructions, examples, "exact_match")
             return time.perf_counter() - start, len(server.requests) - before, float(report.means.mean())
 
         seq, seq_requests, seq_mean = run(1, ResponseCache())

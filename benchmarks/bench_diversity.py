@@ -24,11 +24,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from instructzero.search.bo import sobol_design  # noqa: E402
-from instructzero.config import TaskConfig, WhiteBoxConfig  # noqa: E402
-from instructzero.data.load import load_task  # noqa: E402
-from instructzero.search.generator import InstructionGenerator, exemplar_prompt, is_degenerate  # noqa: E402
+from instructzero.config.task import TaskConfig  # noqa: E402
+from instructzero.config.whitebox import WhiteBoxConfig  # noqa: E402
+from instructzero.data.load import read_task  # noqa: E402
 from instructzero.models.loading import load_causal_lm  # noqa: E402
+from instructzero.search.bo import sobol_design  # noqa: E402
+from instructzero.search.generator import InstructionGenerator, exemplar_prompt, is_degenerate  # noqa: E402
 from instructzero.search.projection import draw_projection  # noqa: E402
 
 #: (label, distribution, multiplier of the matrix A): the reference uniform draw, smaller copies of it,
@@ -46,7 +47,7 @@ SETTINGS = [
 
 def task_for(name: str):
     source = "builtin" if name in ("sum", "larger") else "instruction_induction"
-    return load_task(TaskConfig(source=source, name=name), seed=0)
+    return read_task(TaskConfig(source=source, name=name), seed=0)
 
 
 def main() -> None:

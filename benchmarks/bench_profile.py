@@ -37,14 +37,15 @@ SMALL_RUN = {
 def generation_speed(n: int = 16) -> None:
     import torch
 
+    from instructzero.config.task import TaskConfig
+    from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
+    from instructzero.data.load import read_task
     from instructzero.search.bo import sobol_design
-    from instructzero.config import ProjectionConfig, TaskConfig, WhiteBoxConfig
-    from instructzero.data.load import load_task
     from instructzero.search.generator import InstructionGenerator, exemplar_prompt
     from instructzero.search.projection import projection_for_model
 
     wb = WhiteBoxConfig()
-    task = load_task(TaskConfig(), seed=0)
+    task = read_task(TaskConfig(), seed=0)
     text = exemplar_prompt(task.exemplars(5, seed=0))
     projection = projection_for_model(wb.model, None, wb.n_soft_tokens, ProjectionConfig(), seed=0)
     soft = torch.as_tensor(sobol_design(n, 10, seed=0))
@@ -81,27 +82,20 @@ def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
 
 
 def pipeline_overhead() -> None:
-    from instructzero.config import parse_config
-    from instructzero.loop import optimize
-    from pipelines.run import run_pipeline
+    from bench_pipeline_overhead import time_pipeline_against_inprocess
+
+    from instructzero.config.run import parse_config
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["ZENML_CONFIG_PATH"] = str(Path(tmp) / "zenml")
 
         def config(name: str):
             return parse_config({**SMALL_RUN, "blackbox": {"cache_path": str(Path(tmp) / name)}})
 
-        optimize(config("warm.sqlite"))  # model loads and conversion are not what is measured
-        start = time.perf_counter()
-        reference = optimize(config("inprocess.sqlite"))
-        inprocess = time.perf_counter() - start
-        start = time.perf_counter()
-        result, _ = run_pipeline(config("pipeline.sqlite"))
-        pipeline = time.perf_counter() - start
-    same = result.history.instructions == reference.history.instructions
-    print(f"3. pipeline against in-process ({len(reference.history.instructions)} instructions, "
-          f"{reference.blackbox_calls} black-box calls, identical results: {same}):")  # fmt: skip
-    print(f"   in-process {inprocess:.1f} s, pipeline {pipeline:.1f} s, overhead {(pipeline / inprocess - 1) * 100:+.1f} %")
+        t = time_pipeline_against_inprocess(config, Path(tmp) / "zenml")
+    print(f"3. pipeline against in-process ({t['instructions']} instructions, "
+          f"{t['calls']} black-box calls, identical results: {t['same']}):")  # fmt: skip
+    print(f"   in-process {t['inprocess']:.1f} s, pipeline {t['pipeline']:.1f} s, "
+          f"overhead {(t['pipeline'] / t['inprocess'] - 1) * 100:+.1f} %")  # fmt: skip
 
 
 STAGES = {
@@ -110,11 +104,12 @@ STAGES = {
     "projection (no weights)": "from instructzero.config import ProjectionConfig; from instructzero.search.projection "
     "import projection_for_model; projection_for_model('smollm2', None, 5, ProjectionConfig(), 0)",
     "white box: 8 instructions": "import torch; from instructzero.config import *; from instructzero.search.projection "
-    "import projection_for_model; from instructzero.search.generator import generate_instructions; "
+    "import projection_for_model; from instructzero.search.generator import instructions_from_soft_prompts; "
     "p = projection_for_model('smollm2', None, 5, ProjectionConfig(), 0); "
-    "generate_instructions(WhiteBoxConfig(), p, torch.rand(8, 10) * 2 - 1, 'Input: 1 2\\nOutput: 3\\n\\nThe instruction was to')",
-    "black box: 16 answers": "from instructzero.blackbox.backends import make_blackbox; from instructzero.config import "
-    "BlackBoxConfig; make_blackbox(BlackBoxConfig()).complete(['Instruction: Add.\\n\\nInput: 1 2\\n\\nOutput:'] * 16)",
+    "instructions_from_soft_prompts(WhiteBoxConfig(), p, torch.rand(8, 10) * 2 - 1, 'Input: 1 2\\nOutput: 3\\n\\nThe instruction was to')",
+    "black box: 16 answers": "from instructzero.blackbox.backends import make_backend; from instructzero.config import "
+    "BlackBoxConfig; make_backend(BlackBoxConfig()).answer(enumerate(['Instruction: Add.\\n\\nInput: 1 2\\n\\nOutput:'] * 16), "
+    "lambda i, c: None)",
     "GP fit + proposal, n=200": "import numpy as np; from instructzero.search.bo import next_soft_prompts; "
     "r = np.random.default_rng(0); next_soft_prompts(r.uniform(-1, 1, (200, 10)), "
     "(r.random((200, 20)) < 0.3).astype(float), q=25, seed=0)",

@@ -23,15 +23,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from instructzero.blackbox.backends import make_blackbox  # noqa: E402
-from instructzero.search.bo import sobol_design, uniform_design  # noqa: E402
-from instructzero.data.builtin import BUILTIN_TASKS  # noqa: E402
-from instructzero.config import parse_config  # noqa: E402
-from instructzero.data.load import instruction_induction_tasks, load_task  # noqa: E402
-from instructzero.search.projection import projection_for_model  # noqa: E402
-from instructzero.search.proposals import propose  # noqa: E402
 from instructzero.blackbox.cache import ResponseCache  # noqa: E402
+from instructzero.blackbox.caller import BlackBoxCaller  # noqa: E402
 from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
+from instructzero.config.run import parse_config  # noqa: E402
+from instructzero.data.builtin import BUILTIN_TASKS  # noqa: E402
+from instructzero.data.load import instruction_induction_tasks, read_task  # noqa: E402
+from instructzero.search.bo import sobol_design, uniform_design  # noqa: E402
+from instructzero.search.projection import projection_for_model  # noqa: E402
+from instructzero.search.proposals import propose_instructions  # noqa: E402
 
 
 def main() -> None:
@@ -48,15 +48,16 @@ def main() -> None:
     for name in args.tasks:
         source = "builtin" if name in BUILTIN_TASKS else "instruction_induction"
         config = parse_config({"task": {"source": source, "name": name}, "blackbox": {"cache_path": args.cache}})
-        task = load_task(config.task, seed=0)
+        task = read_task(config.task, seed=0)
         wb = config.whitebox
         projection = projection_for_model(wb.model, None, wb.n_soft_tokens, config.projection, seed=0)
-        soft = propose("bo", wb, config.ape, projection, sobol_design(half, 10, seed=0), task, 5, 0).instructions
-        ape = propose("ape", wb, config.ape, projection, uniform_design(half, 10, seed=0), task, 5, 0).instructions
+        common = {"whitebox": wb, "ape": config.ape, "projection": projection, "task": task, "n_exemplars": 5, "seed": 0}
+        soft = propose_instructions("bo", sobol_design(half, 10, seed=0), **common).instructions
+        ape = propose_instructions("ape", uniform_design(half, 10, seed=0), **common).instructions
         instructions = soft + ape
         examples = task.validation_subset(args.examples, seed=0)
-        report = score_zero_shot(instructions, examples, make_blackbox(config.blackbox), task.metric,
-                                 ResponseCache(args.cache))  # fmt: skip
+        caller = BlackBoxCaller.for_config(config.blackbox, ResponseCache(args.cache))
+        report = score_zero_shot(caller, instructions, examples, task.metric)
         means = report.means
         spread = bool(means.max() > means.min())
         if spread:

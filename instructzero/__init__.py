@@ -1,25 +1,27 @@
 """InstructZero: instruction optimization for black-box LLMs through soft prompts and BO.
 
-Core library; nothing here imports ZenML. Model loading is offline by default:
-`HF_HUB_OFFLINE=1` unless the environment already sets it. The top-level names
-are imported on first use, so that reading a config does not load torch.
+Core library; nothing here imports ZenML. Models load from local files only
+(:func:`instructzero.environment.hub_offline`). The top-level names are imported
+on first use, so that reading a config does not load torch.
+
+Where things live: `config/` (the run config, one module per section), `data/`
+(tasks, data checks, metrics), `search/` (projection, white-box generation,
+kernel, BO, rounds, proposals), `blackbox/` (backends, the cached and budgeted
+caller, scoring, accounting), `registry/` (promotion, comparison, re-check
+rules), `benchmark/` (the equal-budget grid and its report), and at the top the
+loop (`optimize`), the test evaluation, the result and the CLI.
 """
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from instructzero.version import __version__  # noqa: E402
+from instructzero.version import __version__
 
 __all__ = ["OptimizationResult", "RunConfig", "__version__", "load_config", "optimize"]
 
 
 def __getattr__(name: str):
     if name in ("RunConfig", "load_config"):
-        from instructzero import config
+        from instructzero.config import run
 
-        return getattr(config, name)
+        return getattr(run, name)
     if name == "OptimizationResult":
         from instructzero.result import OptimizationResult
 

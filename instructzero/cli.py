@@ -22,7 +22,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from instructzero.config import RunConfig, TaskConfig, load_config, parse_config
+from instructzero.config.run import RunConfig, load_config, parse_config
+from instructzero.config.task import TaskConfig
+from instructzero.environment import apply_defaults
 from instructzero.errors import DataValidationError, InstructZeroError
 from instructzero.version import __version__
 
@@ -38,7 +40,6 @@ def _quiet(verbose: bool) -> None:
     """Warnings and errors only from ZenML and our loggers, unless --verbose; progress bars stay."""
     level = logging.INFO if verbose else logging.WARNING
     os.environ.setdefault("ZENML_LOGGING_VERBOSITY", logging.getLevelName(level))
-    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("instructzero")
@@ -92,14 +93,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     from instructzero.data.builtin import BUILTIN_TASKS
-    from instructzero.data.load import instruction_induction_tasks, load_task
+    from instructzero.data.load import instruction_induction_tasks, read_task
 
     rows = [("builtin", name) for name in BUILTIN_TASKS]
     rows += [("instruction_induction", name) for name in instruction_induction_tasks(args.data_dir)]
     print(f"{'source':<22} {'task':<26} {'metric':<12} {'prompt_gen':>10} {'validation':>10} {'test':>6}")
     for source, name in rows:
         data_dir = args.data_dir if source == "instruction_induction" else None
-        task = load_task(TaskConfig(source=source, name=name, data_dir=data_dir), seed=args.seed)
+        task = read_task(TaskConfig(source=source, name=name, data_dir=data_dir), seed=args.seed)
         print(f"{source:<22} {name:<26} {task.metric:<12} {len(task.prompt_gen):>10} {len(task.validation):>10} "
               f"{len(task.test):>6}")  # fmt: skip
     return 0
@@ -202,7 +203,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from instructzero.benchmark.grid import load_benchmark_config, run_benchmark, write_report
+    from instructzero.benchmark import load_benchmark_config, run_benchmark, write_report
 
     bench = load_benchmark_config(args.config)
     if args.output:
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_defaults()
     _quiet(args.verbose)
     try:
         return args.handler(args)

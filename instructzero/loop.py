@@ -9,51 +9,64 @@ from __future__ import annotations
 import logging
 import time
 
-from instructzero.blackbox.accounting import Budget, describe_caps
-from instructzero.blackbox.backends import make_blackbox
-from instructzero.blackbox.base import BlackBox
-from instructzero.config import RunConfig
-from instructzero.errors import ConfigError
-from instructzero.evaluation import reserved_calls, score_baselines, score_best_on_test
-from instructzero.search.history import History
-from instructzero.preflight import preflight
-from instructzero.search.projection import projection_for_model
-from instructzero.search.proposals import propose, proposer_blackbox
+from instructzero.blackbox.accounting import describe_caps, search_budget
+from instructzero.blackbox.base import Backend
 from instructzero.blackbox.cache import ResponseCache
-from instructzero.result import OptimizationResult, build_result
-from instructzero.search.rounds import advance, initial_soft_prompts
+from instructzero.blackbox.caller import BlackBoxCaller
 from instructzero.blackbox.scoring import score_candidates
+from instructzero.config.run import RunConfig
+from instructzero.data.task import TaskData
+from instructzero.errors import ConfigError
+from instructzero.evaluation import Evaluator
+from instructzero.preflight import preflight
+from instructzero.result import OptimizationResult, build_result
+from instructzero.search.history import History
+from instructzero.search.projection import projection_for_model
+from instructzero.search.proposals import propose_instructions, proposer_blackbox
+from instructzero.search.rounds import advance, initial_soft_prompts
 
 logger = logging.getLogger(__name__)
 
 
-def optimize(config: RunConfig, progress: bool = False, blackbox: BlackBox | None = None) -> OptimizationResult:
+def optimize(
+    config: RunConfig,
+    progress: bool = False,
+    *,
+    backend: Backend | None = None,
+    checked_task: TaskData | None = None,
+) -> OptimizationResult:
     """Run InstructZero (or a baseline strategy) end to end: rounds → best instruction → test score.
 
-    `blackbox` replaces the configured one (the benchmark wraps it to share answers across runs).
+    `backend` replaces the configured black box (the benchmark wraps it to share answers across runs);
+    `checked_task` is the task when the caller already ran :func:`~instructzero.preflight.preflight`
+    on this config (the benchmark checks every cell before the first one runs).
     """
     if config.bo.warm_start:
         raise ConfigError("bo.warm_start reads earlier runs from the registry: run the pipeline, not --in-process")
     start = time.perf_counter()
-    task = preflight(config)
+    task = checked_task if checked_task is not None else preflight(config)
     wb, bb, bo = config.whitebox, config.blackbox, config.bo
     projection = projection_for_model(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, config.seed)
     examples = task.validation_subset(config.task.n_validation, config.seed)
-    blackbox = blackbox or make_blackbox(bb)
     cache = ResponseCache(bb.cache_path)
-    reserve = reserved_calls(len(task.test), len(examples), len(config.baseline_instructions))
+    caller = BlackBoxCaller.for_config(bb, cache, backend=backend, progress=progress)
+    sizes = {"n_validation": config.task.n_validation, "seed": config.seed,
+             "n_baselines": len(config.baseline_instructions)}  # fmt: skip
 
     history = History()
     soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
     for round_index in range(bo.n_rounds + 1):
-        proposals = propose(
-            bo.strategy, wb, config.ape, projection, soft_prompts, task, config.task.n_exemplars, config.seed,
+        proposals = propose_instructions(
+            bo.strategy, soft_prompts, whitebox=wb, ape=config.ape, projection=projection, task=task,
+            n_exemplars=config.task.n_exemplars, seed=config.seed,
             proposer=proposer_blackbox(bo.strategy, config.ape, bb), cache=cache,
-            budget=Budget.for_run(bb, history.spend, reserve), progress=progress,
+            budget=search_budget(bb, task, spent=history.spend, **sizes), progress=progress,
         )  # fmt: skip
         batch = score_candidates(
-            round_index, soft_prompts, proposals.instructions, examples, blackbox, task.metric, cache, progress,
-            Budget.for_run(bb, history.spend + proposals.spend, reserve), proposals.spend,
+            caller, round_index=round_index, soft_prompts=soft_prompts, instructions=proposals.instructions,
+            examples=examples, metric=task.metric,
+            budget=search_budget(bb, task, spent=history.spend + proposals.spend, **sizes),
+            proposal_spend=proposals.spend,
         )  # fmt: skip
         history, soft_prompts = advance(bo, history, batch, round_index + 1, config.seed)
         logger.info(
@@ -66,11 +79,9 @@ def optimize(config: RunConfig, progress: bool = False, blackbox: BlackBox | Non
         if len(soft_prompts) == 0:
             break
 
-    evaluation = config.evaluation
-    test = score_best_on_test(history, task.test, blackbox, task.metric, cache, evaluation, config.seed, progress,
-                              bb.price)  # fmt: skip
-    baselines = score_baselines(config.baseline_instructions, examples, task.test, blackbox, task.metric, cache,
-                                evaluation, config.seed, progress, bb.price)  # fmt: skip
+    evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
+    test = evaluator.best_on_test(history, task.test)
+    baselines = evaluator.baselines(config.baseline_instructions, examples, task.test)
     return build_result(
         task,
         history,

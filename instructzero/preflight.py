@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from instructzero.config import RunConfig
+from instructzero.blackbox.accounting import held_back_calls
+from instructzero.blackbox.backends import make_backend
+from instructzero.config.run import RunConfig
 from instructzero.data.checks import load_checked_task
-from instructzero.errors import ConfigError
-from instructzero.evaluation import reserved_calls
-from instructzero.models.files import SMOLLM2, smollm2_location
 from instructzero.data.task import TaskData
+from instructzero.errors import ConfigError
+from instructzero.models.files import model_source
 
 
-def preflight(config: RunConfig, probe: bool = True) -> TaskData:
+def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | None = None) -> TaskData:
     """Task data (its expectations) and metric, a budget too small to score one instruction
-    and test it, the default model's files, and for an endpoint: the key variable, then (with
-    `probe` and `blackbox.probe`) one cheap request (URL, key, model). Returns the checked task.
+    and test it, the models' files, and the black box's own check (for an endpoint: the key
+    variable, then with `probe` and `blackbox.probe` one cheap request). Returns the checked task.
+
+    `checked_task`: the task when its data already passed the checks (same `task` section and seed).
     """
-    task, _ = load_checked_task(config.task, config.seed)
+    task = checked_task if checked_task is not None else load_checked_task(config.task, config.seed)[0]
     bb = config.blackbox
     n_validation = len(task.validation_subset(config.task.n_validation, config.seed))
     n_baselines = len(config.baseline_instructions)
-    needed = n_validation + reserved_calls(len(task.test), n_validation, n_baselines)
+    needed = n_validation + held_back_calls(task, n_validation=config.task.n_validation, seed=config.seed,
+                                            n_baselines=n_baselines)  # fmt: skip
     if bb.max_calls is not None and bb.max_calls < needed:
         raise ConfigError(
             f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({n_validation}"
@@ -27,12 +31,6 @@ def preflight(config: RunConfig, probe: bool = True) -> TaskData:
             + (f" and the {n_baselines} baseline instructions" if n_baselines else "")
             + f": raise it to at least {needed}."
         )
-    if bb.backend == "openai":
-        from instructzero.blackbox.backends import make_blackbox
-
-        blackbox = make_blackbox(bb)  # checks that the key variable is set
-        if probe and bb.probe:
-            blackbox.probe()
-    if SMOLLM2 in (config.whitebox.model, bb.model if bb.backend == "local" else None):
-        smollm2_location()
+    make_backend(bb).check(probe=probe and bb.probe)
+    model_source(config.whitebox.model, config.whitebox.gguf_file)
     return task

@@ -8,10 +8,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from instructzero.blackbox.accounting import Spend
-from instructzero.evaluation import BaselineScore, TestResult
-from instructzero.search.history import History
 from instructzero.data.task import TaskData
+from instructzero.search.history import History
+
+
+@dataclass
+class TestResult:
+    """One instruction's zero-shot score on the test split, with its bootstrap interval."""
+
+    __test__ = False  # not a pytest test class
+
+    instruction: str
+    score: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    #: `t` per-example scores on the test split.
+    per_example: np.ndarray
+    answers: list[str]
+    spend: Spend = Spend()
+
+
+@dataclass
+class BaselineScore:
+    """One of the user's own instructions, scored like the winner: validation subset, then test split."""
+
+    instruction: str
+    validation_score: float
+    #: `m` per-example scores on the validation subset.
+    validation_per_example: np.ndarray
+    test: TestResult
+    validation_spend: Spend = Spend()
+
+    @property
+    def spend(self) -> Spend:
+        return self.validation_spend + self.test.spend
 
 
 @dataclass
@@ -75,6 +109,7 @@ def build_result(
     task: TaskData,
     history: History,
     test: TestResult,
+    *,
     seed: int,
     projection_seed: int,
     stop_at_score: float,

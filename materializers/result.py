@@ -10,8 +10,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.blackbox.accounting import Spend
-from instructzero.evaluation import BaselineScore, TestResult
-from instructzero.result import OptimizationResult
+from instructzero.result import BaselineScore, OptimizationResult, TestResult
 from instructzero.version import __version__
 from materializers.candidates import history_html, load_history, save_history
 from materializers.io import read_json, read_npz, write_json, write_npz, write_text

@@ -2,15 +2,16 @@
 
 from zenml import pipeline
 
-from instructzero.config import RunConfig
+from instructzero.config.run import RunConfig
 from pipelines.settings import step_options
 from steps.load_task import load_task
+from steps.names import LOAD_TASK, RECHECK_PRODUCTION
 from steps.recheck_production import recheck_production
 
 
 @pipeline(enable_cache=False)
 def recheck_pipeline(config: RunConfig):
-    task, _ = load_task.with_options(**step_options("load_task", config.kubernetes))(config.task, config.seed)
-    return recheck_production.with_options(**step_options("recheck_production", config.kubernetes))(
+    task, _ = load_task.with_options(**step_options(LOAD_TASK, config.kubernetes))(config.task, config.seed)
+    return recheck_production.with_options(**step_options(RECHECK_PRODUCTION, config.kubernetes))(
         config.registry_model_name, config.blackbox, config.evaluation, config.recheck, config.seed, task
     )

@@ -14,13 +14,13 @@ there. Applications fetch the prompt at start-up:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 
-os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+from steps.model_registry import REGRESSION_TAG, production_version
+from steps.names import BEST_INSTRUCTION, EVALUATE_ON_TEST, RESULT
 
-#: Tag of a production version whose re-check found a regression.
-REGRESSION_TAG = "regression"
+__all__ = ["REGRESSION_TAG", "NoProductionPrompt", "ProductionPrompt", "production_prompt", "production_record",
+           "production_version", "warm_start_source"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,9 @@ class NoProductionPrompt(LookupError):
     """The task has no version in production yet."""
 
 
-def production_version(model_name: str):
-    """The production model version, or None (ZenML raises KeyError for a stage with no version)."""
-    from zenml.client import Client
-    from zenml.enums import ModelStages
-
-    try:
-        return Client().get_model_version(model_name, ModelStages.PRODUCTION)
-    except KeyError:
-        return None
-
-
 def production_record(task: str, model_name: str | None = None):
     """(model name, production version, its RegistryRecord) of a task; NoProductionPrompt when there is none."""
-    from instructzero.config import default_registry_model_name
+    from instructzero.config.registry import default_registry_model_name
     from instructzero.registry.record import RegistryRecord
 
     name = model_name or default_registry_model_name(task)
@@ -85,7 +74,7 @@ def production_prompt(task: str, model_name: str | None = None) -> ProductionPro
     name, version, record = production_record(task, model_name)
     return ProductionPrompt(
         task=record.task,
-        instruction=version.get_artifact("best_instruction").load(),
+        instruction=version.get_artifact(BEST_INSTRUCTION).load(),
         model_name=name,
         version=str(version.number),
         validation_score=record.validation_score,
@@ -121,7 +110,7 @@ def warm_start_source(config, task, blackbox_identity: str) -> tuple[str | None,
         if why is not None:
             refused.append(f"version {version.number}: {why}")
             continue
-        artifact = client.get_pipeline_run(record.run_id).steps["evaluate_on_test"].outputs["result"][0]
+        artifact = client.get_pipeline_run(record.run_id).steps[EVALUATE_ON_TEST].outputs[RESULT][0]
         n = artifact.run_metadata.get("n_evaluations", "?")
         return str(artifact.id), (
             f"warm start: reusing the {n} scored instructions of version {version.number} (run {record.run_id}): "

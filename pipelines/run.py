@@ -5,16 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Offline by default: no analytics, no model hub. Set before zenml/transformers are imported.
-os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from instructzero.config import RunConfig  # noqa: E402
-from instructzero.data.checks import FAILED_REPORT_ARTIFACT  # noqa: E402
-from instructzero.errors import DataValidationError  # noqa: E402
-from instructzero.preflight import preflight  # noqa: E402
-from instructzero.result import OptimizationResult  # noqa: E402
-from instructzero.data.task import TaskData  # noqa: E402
+from instructzero.config.run import RunConfig
+from instructzero.data.task import TaskData
+from instructzero.errors import DataValidationError
+from instructzero.preflight import preflight
+from instructzero.result import OptimizationResult
+from steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT
 
 #: The checkout this module lives in, when it is one (an editable install); None when installed from a wheel.
 CHECKOUT = Path(__file__).resolve().parents[1] if (Path(__file__).resolve().parents[1] / "pyproject.toml").is_file() \
@@ -62,17 +58,6 @@ def check_artifact_store() -> None:
         ) from None
 
 
-def save_failed_validation(exc: DataValidationError) -> None:
-    """Keep the failed report in the artifact store (with its HTML view) for the dashboard."""
-    ensure_source_root()
-    from zenml import save_artifact
-
-    import materializers  # noqa: F401
-
-    artifact = save_artifact(exc.report, name=FAILED_REPORT_ARTIFACT, tags=[f"task:{exc.report.task}"])
-    exc.args = (f"{exc.args[0]} (report: artifact {FAILED_REPORT_ARTIFACT} version {artifact.version})",)
-
-
 def run_pipeline(
     config: RunConfig, run_name: str | None = None, step_cache: bool = True, task: TaskData | None = None
 ) -> tuple[OptimizationResult, str]:
@@ -86,33 +71,30 @@ def run_pipeline(
         if task is None:
             task = preflight(config)
     except DataValidationError as exc:
+        ensure_source_root()
+        from steps.load_task import save_failed_validation
+
         save_failed_validation(exc)
         raise
     ensure_source_root()
     check_artifact_store()
-    from zenml import Model
-
-    from instructzero.blackbox.backends import make_blackbox
+    from instructzero.blackbox.backends import make_backend
     from pipelines.registry import warm_start_source
     from pipelines.search import instructzero_pipeline
+    from pipelines.settings import pipeline_settings
+    from steps.model_registry import registry_model
 
     warm_start_from = None
     if config.bo.warm_start:
-        warm_start_from, note = warm_start_source(config, task, make_blackbox(config.blackbox).identity)
+        warm_start_from, note = warm_start_source(config, task, make_backend(config.blackbox).identity)
         print(note)
 
-    model = Model(
-        name=config.registry_model_name,
-        description=f"InstructZero instructions for task '{config.task.name}' (black box {config.blackbox.model})",
-        tags=["instructzero", f"task:{config.task.name}"],
-    )
-    from pipelines.settings import pipeline_settings
-
-    options: dict = {"enable_cache": step_cache, "model": model, "settings": pipeline_settings(config.kubernetes)}
+    options: dict = {"enable_cache": step_cache, "model": registry_model(config),
+                     "settings": pipeline_settings(config.kubernetes)}  # fmt: skip
     if run_name:
         options["run_name"] = run_name
     run = finished(_run(instructzero_pipeline.with_options(**options), config=config, warm_start_from=warm_start_from))
-    result = run.steps["evaluate_on_test"].outputs["result"][0].load()
+    result = run.steps[EVALUATE_ON_TEST].outputs[RESULT][0].load()
     return result, str(run.id)
 
 
@@ -150,7 +132,7 @@ def finished(run):
 def registry_decision(run_id: str) -> str:
     from zenml.client import Client
 
-    meta = Client().get_pipeline_run(run_id).steps["promote"].run_metadata
+    meta = Client().get_pipeline_run(run_id).steps[PROMOTE].run_metadata
     return f"{meta['model']} version {meta['version']} -> {meta['stage']}: {meta['reason']}"
 
 
@@ -163,7 +145,7 @@ def run_recheck(config: RunConfig) -> tuple[object, str]:
 
     run = finished(_run(recheck_pipeline.with_options(enable_cache=False, settings=pipeline_settings(config.kubernetes)),
                         config=config))  # fmt: skip
-    return run.steps["recheck_production"].outputs["recheck"][0].load(), str(run.id)
+    return run.steps[RECHECK_PRODUCTION].outputs[RECHECK][0].load(), str(run.id)
 
 
 def require_schedulable_stack() -> None:
@@ -186,11 +168,11 @@ def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "op
 
     On the Kubernetes orchestrator this creates a CronJob that starts the run's orchestrator pod.
     """
-    from zenml import Model
     from zenml.client import Client
     from zenml.config.schedule import Schedule
 
     from pipelines.settings import pipeline_settings
+    from steps.model_registry import registry_model
 
     require_schedulable_stack()
     check_artifact_store()
@@ -201,7 +183,7 @@ def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "op
         from pipelines.search import instructzero_pipeline as chosen
     options: dict = {"schedule": Schedule(name=name, cron_expression=cron), "settings": pipeline_settings(config.kubernetes)}
     if pipeline != "recheck":
-        options["model"] = Model(name=config.registry_model_name, tags=["instructzero", f"task:{config.task.name}"])
+        options["model"] = registry_model(config)
     chosen.with_options(**options)(config=config)
     return str(Client().get_schedule(name).id)
 

@@ -13,7 +13,7 @@ cache on its parameters, so a change to one section reruns only its users.
 from zenml import pipeline
 from zenml.client import Client
 
-from instructzero.config import RunConfig
+from instructzero.config.run import RunConfig
 from instructzero.search.proposals import proposer_blackbox
 from pipelines.settings import step_options
 from steps import (
@@ -26,6 +26,7 @@ from steps import (
     score_instructions,
     update_gp,
 )
+from steps.names import GENERATE_INSTRUCTIONS, SCORE_INSTRUCTIONS, UPDATE_GP, round_step
 
 
 @pipeline(enable_cache=True)
@@ -51,14 +52,14 @@ def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None)
     for r in range(bo.n_rounds + 1):
         instructions = generate(
             bo.strategy, wb, ape, proposer, config.task.n_exemplars, n_validation if proposer else 0,
-            n_baselines if proposer else 0, seed, task, projection, history, soft_prompts,
-            id=f"generate_instructions_round_{r}",
+            n_baselines if proposer else 0, seed, task, projection, history if proposer else None, soft_prompts,
+            id=round_step(GENERATE_INSTRUCTIONS, r),
         )  # fmt: skip
         candidates = score(
             bb, n_validation, n_baselines, seed, task, history, soft_prompts, instructions, r,
-            id=f"score_instructions_round_{r}",
+            id=round_step(SCORE_INSTRUCTIONS, r),
         )  # fmt: skip
-        history, soft_prompts = gp(bo, seed, history, candidates, r + 1, id=f"update_gp_round_{r}")
+        history, soft_prompts = gp(bo, seed, history, candidates, r + 1, id=round_step(UPDATE_GP, r))
     result = evaluate(
         bb, config.evaluation, bo.stop_at_score, n_validation, config.baseline_instructions, seed, task, projection,
         history,

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from instructzero.config import KubernetesConfig, StepPodConfig
+from instructzero.config.kubernetes import KubernetesConfig, StepPodConfig
+from steps import names
 
 #: Step name (without the round suffix) -> step kind of `KubernetesConfig`.
 STEP_KINDS = {
-    "generate_instructions": "generate",
-    "score_instructions": "score",
-    "update_gp": "gp",
-    "initial_design": "gp",
-    "evaluate_on_test": "evaluate",
-    "recheck_production": "evaluate",
+    names.GENERATE_INSTRUCTIONS: "generate",
+    names.SCORE_INSTRUCTIONS: "score",
+    names.UPDATE_GP: "gp",
+    names.INITIAL_DESIGN: "gp",
+    names.EVALUATE_ON_TEST: "evaluate",
+    names.RECHECK_PRODUCTION: "evaluate",
 }
 
 #: ZenML's step-Job pod failure policy with `status: "True"` on its pod-condition rule: ZenML leaves

@@ -49,14 +49,12 @@ def register_stack(spec: KubernetesStack, activate: bool = True) -> list[str]:
     if not all(keys.values()):
         raise ConfigError(f"set {spec.access_key_env} and {spec.secret_key_env} to the bucket's keys: they go into "
                           f"the ZenML secret '{spec.secret_name}', never into a config")  # fmt: skip
-    client, done = Client(), []
-    try:
-        client.get_secret(spec.secret_name)
-        client.update_secret(spec.secret_name, add_or_update_values=keys)
-        done.append(f"updated secret {spec.secret_name}")
-    except KeyError:
-        client.create_secret(spec.secret_name, values=keys)
-        done.append(f"created secret {spec.secret_name}")
+    client = Client()
+    done = [_update_or_create(
+        f"secret {spec.secret_name}", lambda: client.get_secret(spec.secret_name),
+        lambda: client.update_secret(spec.secret_name, add_or_update_values=keys),
+        lambda: client.create_secret(spec.secret_name, values=keys),
+    )]  # fmt: skip
 
     client_kwargs = {k: v for k, v in {"endpoint_url": spec.endpoint_url, "region_name": spec.region}.items() if v}
     components = {
@@ -75,22 +73,29 @@ def register_stack(spec: KubernetesStack, activate: bool = True) -> list[str]:
     }  # fmt: skip
     for kind, (name, flavor, configuration) in components.items():
         configuration = {k: v for k, v in configuration.items() if v is not None}
-        try:
-            client.get_stack_component(kind, name)
-            client.update_stack_component(name, kind, configuration=configuration)
-            done.append(f"updated {kind.value} {name} ({flavor})")
-        except KeyError:
-            client.create_stack_component(name, flavor, kind, configuration)
-            done.append(f"created {kind.value} {name} ({flavor})")
+        done.append(_update_or_create(
+            f"{kind.value} {name} ({flavor})", lambda: client.get_stack_component(kind, name),
+            lambda: client.update_stack_component(name, kind, configuration=configuration),
+            lambda: client.create_stack_component(name, flavor, kind, configuration),
+        ))  # fmt: skip
     names = {kind: name for kind, (name, _, _) in components.items()}
-    try:
-        client.get_stack(spec.name)
-        client.update_stack(spec.name, component_updates=names)
-        done.append(f"updated stack {spec.name}")
-    except KeyError:
-        client.create_stack(spec.name, components=names)
-        done.append(f"created stack {spec.name}")
+    done.append(_update_or_create(
+        f"stack {spec.name}", lambda: client.get_stack(spec.name),
+        lambda: client.update_stack(spec.name, component_updates=names),
+        lambda: client.create_stack(spec.name, components=names),
+    ))  # fmt: skip
     if activate:
         client.activate_stack(spec.name)
         done.append(f"activated stack {spec.name}")
     return done
+
+
+def _update_or_create(what: str, get, update, create) -> str:
+    """Update `what` when `get` finds it (ZenML's client raises KeyError when it does not), else create it."""
+    try:
+        get()
+    except KeyError:
+        create()
+        return f"created {what}"
+    update()
+    return f"updated {what}"

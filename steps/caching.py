@@ -11,7 +11,9 @@ stale because nobody keeps them.
 A parent package's `__init__` is followed only when it is imported by name
 (`import materializers`, `from instructzero import optimize`), not for every
 submodule import, so that a light package entry does not tie every step to
-everything.
+everything. A plugin folder that finds its modules at run time instead of
+importing them (the black-box backends) says so with `DISCOVERS_SUBMODULES =
+True` in its `__init__`; importing it then reaches every module in the folder.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ast
 import functools
 import hashlib
 import importlib.util
+import pkgutil
 from pathlib import Path
 
 from zenml.config.cache_policy import CachePolicy
@@ -47,13 +50,17 @@ def _is_module(name: str) -> bool:
 
 @functools.cache
 def direct_imports(module: str) -> frozenset[str]:
-    """First-party modules `module`'s file imports, by AST (module-level and lazy imports alike)."""
+    """First-party modules `module`'s file imports, by AST (module-level and lazy imports alike, not those
+    for type checkers only)."""
     path = _source_file(module)
     if path is None:
         return frozenset()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    if path.name == "__init__.py" and _discovers_submodules(tree):
+        found.update(f"{module}.{sub.name}" for sub in pkgutil.iter_modules([str(path.parent)]))
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -65,6 +72,21 @@ def direct_imports(module: str) -> frozenset[str]:
                 sub = f"{base}.{alias.name}"
                 found.add(sub if _is_first_party(sub) and _is_module(sub) else base)
     return frozenset(m for m in found if _is_first_party(m) and _source_file(m) is not None)
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node, except those under `if TYPE_CHECKING:` (imports for type checkers only never run)."""
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            yield from (n for other in child.orelse for n in [other, *_runtime_nodes(other)])
+            continue
+        yield child
+        yield from _runtime_nodes(child)
+
+
+def _discovers_submodules(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "DISCOVERS_SUBMODULES" for t in node.targets)
+               and getattr(node.value, "value", None) is True for node in tree.body)  # fmt: skip
 
 
 @functools.cache

@@ -3,20 +3,21 @@ from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 
-import materializers  # noqa: F401
 from instructzero.blackbox.accounting import describe_caps
-from instructzero.blackbox.backends import make_blackbox
-from instructzero.config import BlackBoxConfig, EvaluationConfig
-from instructzero.evaluation import score_baselines, score_best_on_test
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.evaluation import EvaluationConfig
+from instructzero.data.task import TaskData
+from instructzero.evaluation import Evaluator
+from instructzero.result import OptimizationResult, build_result
 from instructzero.search.history import History
 from instructzero.search.projection import SoftPromptProjection
-from instructzero.result import OptimizationResult, build_result
-from instructzero.data.task import TaskData
+from materializers.result import OptimizationResultMaterializer
 from steps.caching import follows_imports
-from steps.response_cache import step_response_cache
+from steps.names import RESULT
+from steps.response_cache import step_caller
 
 
-@step(cache_policy=follows_imports(__name__))
+@step(cache_policy=follows_imports(__name__), output_materializers=OptimizationResultMaterializer)
 def evaluate_on_test(
     blackbox: BlackBoxConfig,
     evaluation: EvaluationConfig,
@@ -27,19 +28,19 @@ def evaluate_on_test(
     task: TaskData,
     projection: SoftPromptProjection,
     history: History,
-) -> Annotated[OptimizationResult, "result"]:
+) -> Annotated[OptimizationResult, RESULT]:
     """Score the best validation instruction on the held-out test split, with a bootstrap interval,
     and the user's baseline instructions beside it."""
-    bb = make_blackbox(blackbox)
-    with step_response_cache(blackbox) as cache:
-        test = score_best_on_test(history, task.test, bb, task.metric, cache, evaluation, seed, progress=True,
-                                  price=blackbox.price)  # fmt: skip
-        baselines = score_baselines(baseline_instructions, task.validation_subset(n_validation, seed), task.test,
-                                    bb, task.metric, cache, evaluation, seed, progress=True, price=blackbox.price)  # fmt: skip
+    with step_caller(blackbox) as caller:
+        evaluator = Evaluator(caller, task.metric, evaluation, seed)
+        test = evaluator.best_on_test(history, task.test)
+        baselines = evaluator.baselines(baseline_instructions, task.validation_subset(n_validation, seed), task.test)
     log_metadata(metadata={**test.spend.as_metadata(), "n_baselines": len(baselines)})
-    caps = describe_caps(blackbox.max_calls, blackbox.max_cost_usd)
-    return build_result(task, history, test, seed, projection.seed, stop_at_score, caps, _seconds_since_run_start(),
-                        baselines)  # fmt: skip
+    return build_result(
+        task, history, test, seed=seed, projection_seed=projection.seed, stop_at_score=stop_at_score,
+        caps=describe_caps(blackbox.max_calls, blackbox.max_cost_usd), wall_time_s=_seconds_since_run_start(),
+        baselines=baselines,
+    )  # fmt: skip
 
 
 def _seconds_since_run_start() -> float:

@@ -4,19 +4,21 @@ from typing import Annotated
 import numpy as np
 from zenml import step
 
-import materializers  # noqa: F401
-from instructzero.blackbox.accounting import Budget
-from instructzero.config import APEConfig, BlackBoxConfig, WhiteBoxConfig
-from instructzero.evaluation import reserved_calls
+from instructzero.blackbox.accounting import search_budget
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.search import APEConfig
+from instructzero.config.whitebox import WhiteBoxConfig
+from instructzero.data.task import TaskData
 from instructzero.search.history import History, Proposals
 from instructzero.search.projection import SoftPromptProjection
-from instructzero.search.proposals import propose
-from instructzero.data.task import TaskData
+from instructzero.search.proposals import propose_instructions
+from materializers.proposals import ProposalsMaterializer
 from steps.caching import follows_imports
+from steps.names import INSTRUCTIONS
 from steps.response_cache import step_response_cache
 
 
-@step(cache_policy=follows_imports(__name__))
+@step(cache_policy=follows_imports(__name__), output_materializers=ProposalsMaterializer)
 def generate_instructions(
     strategy: str,
     whitebox: WhiteBoxConfig,
@@ -28,18 +30,21 @@ def generate_instructions(
     seed: int,
     task: TaskData,
     projection: SoftPromptProjection,
-    history: History,
+    history: History | None,
     soft_prompts: np.ndarray,
-) -> Annotated[Proposals, "instructions"]:
+) -> Annotated[Proposals, INSTRUCTIONS]:
     """The GPU step: the white-box model writes one instruction per soft prompt (or samples APE candidates).
 
     `proposer` is the black box only when it proposes (APE as in its paper); then the budget
-    (from `history`) covers its calls too.
+    (from `history`, given only then: otherwise the history's bookkeeping would tie this step's
+    cache to the scoring's) covers its calls too.
     """
     budget = None
-    if proposer is not None:
-        reserve = reserved_calls(len(task.test), len(task.validation_subset(n_validation, seed)), n_baselines)
-        budget = Budget.for_run(proposer, history.spend, reserve)
+    if proposer is not None and history is not None:
+        budget = search_budget(proposer, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
+                               spent=history.spend)  # fmt: skip
     with step_response_cache(proposer) if proposer is not None else nullcontext() as cache:
-        return propose(strategy, whitebox, ape, projection, soft_prompts, task, n_exemplars, seed, proposer, cache,
-                       budget, progress=True)  # fmt: skip
+        return propose_instructions(
+            strategy, soft_prompts, whitebox=whitebox, ape=ape, projection=projection, task=task,
+            n_exemplars=n_exemplars, seed=seed, proposer=proposer, cache=cache, budget=budget, progress=True,
+        )  # fmt: skip

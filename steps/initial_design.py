@@ -3,19 +3,21 @@ from typing import Annotated
 import numpy as np
 from zenml import step
 
-import materializers  # noqa: F401
-from instructzero.config import BOConfig
-from instructzero.search.history import History
+from instructzero.config.search import BOConfig
 from instructzero.result import OptimizationResult
+from instructzero.search.history import History
 from instructzero.search.rounds import initial_soft_prompts, warm_start
-from materializers import SoftPromptsMaterializer
+from materializers.candidates import HistoryMaterializer
+from materializers.soft_prompts import SoftPromptsMaterializer
 from steps.caching import follows_imports
+from steps.names import HISTORY, SOFT_PROMPTS
 
 
-@step(cache_policy=follows_imports(__name__), output_materializers={"soft_prompts": SoftPromptsMaterializer})
+@step(cache_policy=follows_imports(__name__),
+      output_materializers={HISTORY: HistoryMaterializer, SOFT_PROMPTS: SoftPromptsMaterializer})  # fmt: skip
 def initial_design(
     bo: BOConfig, intrinsic_dim: int, seed: int, prior: OptimizationResult | None = None
-) -> tuple[Annotated[History, "history"], Annotated[np.ndarray, "soft_prompts"]]:
+) -> tuple[Annotated[History, HISTORY], Annotated[np.ndarray, SOFT_PROMPTS]]:
     """Round 0: an empty history and the Sobol (or uniform, for the baselines) starting soft prompts; with
     `prior` (a comparable earlier run's result, for a warm start) its observations and what they leave to do."""
     if prior is not None:

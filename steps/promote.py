@@ -4,23 +4,22 @@ import numpy as np
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ModelStages
 
-import materializers  # noqa: F401
-from instructzero.blackbox.backends import make_blackbox
-from instructzero.config import RunConfig
-from instructzero.evaluation import score_on_test
+from instructzero.config.run import RunConfig
+from instructzero.data.task import TaskData
+from instructzero.evaluation import Evaluator
 from instructzero.registry.promotion import decide_promotion
 from instructzero.registry.record import RegistryRecord, incumbent_scores, production_floor
 from instructzero.result import OptimizationResult
 from instructzero.seeding import derive_seed
-from instructzero.data.task import TaskData
-from pipelines.registry import production_version
-from steps.response_cache import step_response_cache
+from steps.model_registry import production_version
+from steps.names import BEST_INSTRUCTION
+from steps.response_cache import step_caller
 
 
 @step(enable_cache=False)
 def promote(
     config: RunConfig, task: TaskData, result: OptimizationResult
-) -> Annotated[str, ArtifactConfig(name="best_instruction")]:
+) -> Annotated[str, ArtifactConfig(name=BEST_INSTRUCTION)]:
     """Register the best instruction on this run's model version and promote it if it beats production
     (the paired rule of `instructzero.registry.promotion`).
 
@@ -30,25 +29,27 @@ def promote(
     """
     context = get_step_context()
     version = context.model
-    blackbox = make_blackbox(config.blackbox)
-    record = RegistryRecord.of_run(config, task, result, blackbox.identity, str(context.pipeline_run.id))
-    version.log_metadata(record.to_metadata())
-    log_metadata({"instructzero_version": record.instructzero_version}, run_id_name_or_prefix=context.pipeline_run.id)
+    with step_caller(config.blackbox) as caller:
+        record = RegistryRecord.of_run(config, task, result, blackbox_identity=caller.identity,
+                                       run_id=str(context.pipeline_run.id))  # fmt: skip
+        version.log_metadata(record.to_metadata())
+        log_metadata({"instructzero_version": record.instructzero_version},
+                     run_id_name_or_prefix=context.pipeline_run.id)  # fmt: skip
+        evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
 
-    def rescore(instruction: str) -> np.ndarray:
-        with step_response_cache(config.blackbox) as cache:
-            return score_on_test(instruction, task.test, blackbox, task.metric, cache, config.evaluation,
-                                 config.seed).per_example  # fmt: skip
+        def rescore(instruction: str) -> np.ndarray:
+            return evaluator.on_test(instruction, task.test).per_example
 
-    production = production_version(version.name)
-    scores = label = None
-    if production is not None and production.id != version.id:
-        scores, rescored = incumbent_scores(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
-        label = f"{production.number}{' (re-scored)' if rescored else ''}"
+        production = production_version(version.name)
+        scores = label = None
+        if production is not None and production.id != version.id:
+            scores, rescored = incumbent_scores(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
+            label = f"{production.number}{' (re-scored)' if rescored else ''}"
     floor, source = production_floor(record, config.registry.floor)
     decision = decide_promotion(
-        result.test.per_example, scores, label, floor, source, config.registry.min_improvement,
-        config.registry.force_promotion, config.evaluation, derive_seed(config.seed, "promotion"),
+        result.test.per_example, scores, incumbent_version=label, floor=floor, floor_source=source,
+        min_improvement=config.registry.min_improvement, force=config.registry.force_promotion,
+        evaluation=config.evaluation, seed=derive_seed(config.seed, "promotion"),
     )  # fmt: skip
     stage = ModelStages.PRODUCTION if decision.promote else ModelStages.STAGING
     version.set_stage(stage, force=True)  # force: the previous production version is archived

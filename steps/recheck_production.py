@@ -1,19 +1,19 @@
-from contextlib import nullcontext
 from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
 
-import materializers  # noqa: F401
-from instructzero.blackbox.backends import make_blackbox
-from instructzero.config import BlackBoxConfig, EvaluationConfig, RecheckConfig
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.evaluation import EvaluationConfig
+from instructzero.config.registry import RecheckConfig
+from instructzero.data.task import TaskData
 from instructzero.errors import InstructZeroError
+from instructzero.evaluation import Evaluator
 from instructzero.registry.recheck import Recheck, recheck_instruction
 from instructzero.registry.record import RegistryRecord
-from instructzero.blackbox.cache import ResponseCache
-from instructzero.data.task import TaskData
-from pipelines.registry import REGRESSION_TAG, production_version
-from steps.response_cache import step_response_cache
+from steps.model_registry import REGRESSION_TAG, production_version
+from steps.names import RECHECK
+from steps.response_cache import step_caller
 
 
 @step(enable_cache=False)
@@ -24,17 +24,16 @@ def recheck_production(
     recheck: RecheckConfig,
     seed: int,
     task: TaskData,
-) -> Annotated[Recheck, "recheck"]:
+) -> Annotated[Recheck, RECHECK]:
     """Score the production instruction with today's black box on today's test split; record the result on
     the production version (its `rechecks` series) and tag it when it regressed. Never cached."""
     version = production_version(model_name)
     if version is None:
         raise InstructZeroError(f"no production version of model '{model_name}': run the pipeline first")
     record = RegistryRecord.from_metadata(version.run_metadata)
-    cache_context = nullcontext(ResponseCache()) if recheck.fresh_answers else step_response_cache(blackbox)
-    with cache_context as cache:
-        result = recheck_instruction(record, model_name, str(version.number), task, make_blackbox(blackbox), cache,
-                                     recheck, evaluation, seed)  # fmt: skip
+    with step_caller(blackbox, fresh_answers=recheck.fresh_answers) as caller:
+        result = recheck_instruction(record, Evaluator(caller, task.metric, evaluation, seed), model_name=model_name,
+                                     version=str(version.number), task=task, recheck=recheck)  # fmt: skip
     result = result.model_copy(update={"run_id": str(get_step_context().pipeline_run.id)})
     series = [*version.run_metadata.get("rechecks", []), result.model_dump()]
     entry = {"rechecks": series, "last_recheck": result.model_dump()}

@@ -17,13 +17,14 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from zenml.client import Client
 from zenml.io import fileio
 
-from instructzero.config import BlackBoxConfig
-from instructzero.blackbox.scoring import ResponseCache
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.caller import BlackBoxCaller
+from instructzero.config.blackbox import BlackBoxConfig
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +83,11 @@ def step_response_cache(config: BlackBoxConfig) -> Iterator[ResponseCache]:
         if remote:
             push(cache, remote)
         cache.close()
+
+
+@contextmanager
+def step_caller(config: BlackBoxConfig, *, fresh_answers: bool = False) -> Iterator[BlackBoxCaller]:
+    """The configured black box behind the step's response cache (an empty one with `fresh_answers`:
+    every answer is asked again)."""
+    with nullcontext(ResponseCache()) if fresh_answers else step_response_cache(config) as cache:
+        yield BlackBoxCaller.for_config(config, cache, progress=True)

@@ -6,7 +6,7 @@ import hashlib
 import yaml
 from fake_openai import FakeOpenAIServer
 
-from instructzero.benchmark.grid import load_benchmark_config, run_benchmark
+from instructzero.benchmark import load_benchmark_config, run_benchmark
 from instructzero.cli import main
 
 
@@ -92,7 +92,7 @@ def test_a_task_that_fails_its_checks_stops_the_benchmark_before_any_cell(tmp_pa
     err = capsys.readouterr().err
     assert "informal_to_formal" in err and err.strip().count("\n") == 0
 
-    from instructzero.benchmark.grid import cell_config
+    from instructzero.benchmark.config import cell_config
 
     data["task_overrides"] = {"informal_to_formal": {"task": {"n_validation": 8}}}
     path.write_text(yaml.safe_dump(data))

@@ -38,7 +38,7 @@ def test_load_config_reports_missing_and_malformed_files(tmp_path):
 def test_every_shipped_config_is_valid():
     from pathlib import Path
 
-    from instructzero.benchmark.grid import load_benchmark_config
+    from instructzero.benchmark.config import load_benchmark_config
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 3

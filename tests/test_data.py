@@ -3,7 +3,7 @@ import json
 import pytest
 
 from instructzero.config import TaskConfig
-from instructzero.data.load import instruction_induction_tasks, load_task, packaged_instruction_induction
+from instructzero.data.load import instruction_induction_tasks, packaged_instruction_induction, read_task
 from instructzero.errors import ConfigError, TaskDataError
 
 ALL_TASKS = [
@@ -18,7 +18,7 @@ ALL_TASKS = [
 
 def ii(ii_dir, name, **kw):
     """A packaged task, loaded without `data_dir` as a user of the installed package would."""
-    return load_task(TaskConfig(source="instruction_induction", name=name, **kw), seed=0)
+    return read_task(TaskConfig(source="instruction_induction", name=name, **kw), seed=0)
 
 
 def test_the_package_holds_exactly_the_33_tasks(ii_dir):
@@ -31,7 +31,7 @@ def test_data_dir_overrides_the_packaged_tasks(ii_dir, tmp_path):
         (tmp_path / split).mkdir()
         records = {str(i): {"input": f"w{i}", "output": f"W{i}"} for i in range(30)}
         (tmp_path / split / "antonyms.json").write_text(json.dumps({"examples": records}))
-    mine = load_task(TaskConfig(source="instruction_induction", name="antonyms", data_dir=str(tmp_path)), seed=0)
+    mine = read_task(TaskConfig(source="instruction_induction", name="antonyms", data_dir=str(tmp_path)), seed=0)
     assert {e.input for e in mine.test} == {f"w{i}" for i in range(30)}
     assert mine != ii(ii_dir, "antonyms")
 
@@ -51,7 +51,7 @@ def test_every_task_loads_with_non_empty_disjoint_splits(ii_dir, name):
 
 def test_splits_are_seeded(ii_dir):
     a, b = ii(ii_dir, "antonyms"), ii(ii_dir, "antonyms")
-    c = load_task(TaskConfig(source="instruction_induction", name="antonyms"), seed=1)
+    c = read_task(TaskConfig(source="instruction_induction", name="antonyms"), seed=1)
     assert a == b
     assert a.validation != c.validation
     assert a.validation_subset(20, seed=0) == b.validation_subset(20, seed=0)
@@ -101,14 +101,14 @@ def test_malformed_json_names_the_file(tmp_path):
     (tmp_path / "induce").mkdir()
     (tmp_path / "induce" / "broken.json").write_text('{"examples": {"1": ')
     with pytest.raises(TaskDataError, match=r"broken\.json is not valid JSON"):
-        load_task(TaskConfig(source="instruction_induction", data_dir=str(tmp_path), name="broken"), 0)
+        read_task(TaskConfig(source="instruction_induction", data_dir=str(tmp_path), name="broken"), 0)
 
 
 def test_user_jsonl_with_extra_answers(tmp_path):
     path = tmp_path / "capitals.jsonl"
     rows = [{"input": f"country {i}", "output": f"city {i}", "answers": [f"town {i}"]} for i in range(30)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    task = load_task(TaskConfig(source="file", path=str(path)), seed=0)
+    task = read_task(TaskConfig(source="file", path=str(path)), seed=0)
     assert len(task.test) == 9 and len(task.prompt_gen) + len(task.validation) == 21
     assert all(len(ex.answers) == 2 and ex.answers[1].startswith("town") for ex in task.test)
 
@@ -117,7 +117,7 @@ def test_user_csv_with_separate_test_file(tmp_path):
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     train.write_text("input,output,answers\n" + "".join(f"a{i},b{i},c{i}|d{i}\n" for i in range(10)))
     test.write_text("input,output\nx,y\n")
-    task = load_task(TaskConfig(source="file", path=str(train), test_path=str(test)), seed=0)
+    task = read_task(TaskConfig(source="file", path=str(train), test_path=str(test)), seed=0)
     assert [ex.answers for ex in task.test] == [("y",)]
     assert len(task.prompt_gen) == len(task.validation) == 5
     assert all(len(ex.answers) == 3 for ex in task.validation)
@@ -136,27 +136,27 @@ def test_bad_user_files_fail_with_one_clear_message(tmp_path, content, suffix, m
     path = tmp_path / f"task{suffix}"
     path.write_text(content)
     with pytest.raises(TaskDataError, match=message):
-        load_task(TaskConfig(source="file", path=str(path)), seed=0)
+        read_task(TaskConfig(source="file", path=str(path)), seed=0)
 
 
 def test_missing_user_file(tmp_path):
     with pytest.raises(TaskDataError, match="not found"):
-        load_task(TaskConfig(source="file", path=str(tmp_path / "nope.jsonl")), seed=0)
+        read_task(TaskConfig(source="file", path=str(tmp_path / "nope.jsonl")), seed=0)
 
 
 def test_empty_split_is_reported(tmp_path):
     path = tmp_path / "one.jsonl"
     path.write_text('{"input": "x", "output": "y"}\n')
     with pytest.raises(TaskDataError, match="split is empty"):
-        load_task(TaskConfig(source="file", path=str(path)), seed=0)
+        read_task(TaskConfig(source="file", path=str(path)), seed=0)
 
 
 def test_builtin_sum_is_correct_and_self_contained():
-    task = load_task(TaskConfig(source="builtin", name="sum"), seed=0)
+    task = read_task(TaskConfig(source="builtin", name="sum"), seed=0)
     examples = task.prompt_gen + task.validation + task.test
     assert len(examples) == 100 and len({ex.input for ex in examples}) == 100
     for ex in examples:
         a, b = map(int, ex.input.split())
         assert ex.answers == (str(a + b),)
     with pytest.raises(TaskDataError, match="unknown built-in task"):
-        load_task(TaskConfig(source="builtin", name="nope"), seed=0)
+        read_task(TaskConfig(source="builtin", name="nope"), seed=0)

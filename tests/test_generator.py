@@ -1,11 +1,16 @@
 import pytest
 import torch
 
-from instructzero.search.bo import sobol_design
-from instructzero.search.generator import INSTRUCTION_PREFIX, InstructionGenerator, exemplar_prompt, postprocess_instruction
-from instructzero.models.loading import load_causal_lm
-from instructzero.search.projection import draw_projection
 from instructzero.data.task import Example
+from instructzero.models.loading import load_causal_lm
+from instructzero.search.bo import sobol_design
+from instructzero.search.generator import (
+    INSTRUCTION_PREFIX,
+    InstructionGenerator,
+    exemplar_prompt,
+    postprocess_instruction,
+)
+from instructzero.search.projection import draw_projection
 
 EXEMPLARS = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (4, 4), (7, 1)]]
 

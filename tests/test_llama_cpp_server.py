@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from instructzero.blackbox.backends import make_blackbox
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.caller import BlackBoxCaller
+from instructzero.blackbox.scoring import score_zero_shot
 from instructzero.config import parse_config
-from instructzero.data.load import load_task
+from instructzero.data.load import read_task
 from instructzero.models.files import smollm2_location
 from instructzero.preflight import preflight
-from instructzero.blackbox.cache import ResponseCache
-from instructzero.blackbox.scoring import score_zero_shot
 
 SERVER_PYTHON = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
 INSTRUCTIONS = ["Add the two numbers.", "Write the sum of the two digits.", "Repeat the input."]
@@ -72,12 +72,10 @@ def config_for(base_url: str, **blackbox):
 def test_scoring_through_a_real_llama_cpp_server(llama_server, tmp_path):
     config = config_for(llama_server)
     preflight(config)  # key, endpoint and model check out
-    task = load_task(config.task, config.seed)
+    task = read_task(config.task, config.seed)
     examples = task.validation_subset(config.task.n_validation, config.seed)
     cache_path = tmp_path / "responses.sqlite"
-    report = score_zero_shot(
-        INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
-    )
+    report = score_zero_shot(BlackBoxCaller.for_config(config.blackbox, ResponseCache(cache_path)), INSTRUCTIONS, examples, task.metric)
     assert report.spend.calls == len(INSTRUCTIONS) * len(examples) and report.spend.retries == 0
     assert all(isinstance(a, str) for row in report.answers for a in row)
     assert any(a.strip() for row in report.answers for a in row)
@@ -87,16 +85,14 @@ def test_scoring_through_a_real_llama_cpp_server(llama_server, tmp_path):
     assert report.scores.shape == (3, 4) and set(np.unique(report.scores)) <= {0.0, 1.0}
 
     # Greedy decoding is deterministic: a fresh cache gets the same answers; the old cache pays nothing.
-    fresh = score_zero_shot(INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache())
+    fresh = score_zero_shot(BlackBoxCaller.for_config(config.blackbox, ResponseCache()), INSTRUCTIONS, examples, task.metric)
     assert fresh.answers == report.answers
-    rerun = score_zero_shot(
-        INSTRUCTIONS, examples, make_blackbox(config.blackbox), task.metric, ResponseCache(cache_path)
-    )
+    rerun = score_zero_shot(BlackBoxCaller.for_config(config.blackbox, ResponseCache(cache_path)), INSTRUCTIONS, examples, task.metric)
     assert rerun.spend.calls == 0 and rerun.spend.cache_hits == report.spend.calls
 
 
 def test_a_model_name_the_server_does_not_list_is_flagged(llama_server, caplog):
     # llama.cpp's server answers any model name with the model it has: the probe says so.
-    with caplog.at_level("WARNING", logger="instructzero.blackbox.openai_compatible"):
+    with caplog.at_level("WARNING", logger="instructzero.blackbox.backends.openai_compatible"):
         preflight(config_for(llama_server, model="gpt-4o"))
     assert "does not list model 'gpt-4o' (it lists smollm2)" in caplog.text

@@ -1,6 +1,5 @@
 import pytest
 
-from instructzero.errors import ConfigError
 from instructzero.data.metrics import (
     contains,
     exact_match,
@@ -11,6 +10,7 @@ from instructzero.data.metrics import (
     resolve_metric,
     score_answer,
 )
+from instructzero.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,16 @@ import pytest
 from fake_openai import FakeOpenAIServer, Fault
 
 from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.backends.openai_compatible import OpenAICompatibleBackend, RetryPolicy, retry_after_seconds
 from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
-from instructzero.config import parse_config
-from instructzero.errors import BlackBoxError, ConfigError
-from instructzero.blackbox.openai_compatible import OpenAIBlackBox, RetryPolicy, retry_after_seconds
-from instructzero.preflight import preflight
-from instructzero.blackbox.ratelimit import TokenBucket
 from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.caller import BlackBoxCaller
+from instructzero.blackbox.ratelimit import TokenBucket
 from instructzero.blackbox.scoring import score_zero_shot
+from instructzero.config import parse_config
 from instructzero.data.task import Example
+from instructzero.errors import BlackBoxError, ConfigError
+from instructzero.preflight import preflight
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5), (2, 7)]]
 INSTRUCTIONS = ["Add the numbers.", "Repeat the input.", "Add them up.", "Say hi."]
@@ -34,15 +35,21 @@ def calculator(prompt: str) -> str:
     return f" {a + b}" if "add" in instruction.lower() else f"{a} {b}"
 
 
-def backend(server: FakeOpenAIServer, **kwargs) -> OpenAIBlackBox:
+def backend(server: FakeOpenAIServer, **kwargs) -> OpenAICompatibleBackend:
     kwargs = {"api_key_env": None, "retry": FAST_RETRY, **kwargs}
-    return OpenAIBlackBox(server.base_url, server.model, **kwargs)
+    return OpenAICompatibleBackend(server.base_url, server.model, **kwargs)
 
 
 def score(bb, cache=None, instructions=INSTRUCTIONS, budget=None):
-    return score_zero_shot(
-        instructions, EXAMPLES, bb, "exact_match", ResponseCache() if cache is None else cache, budget=budget
-    )
+    caller = BlackBoxCaller(bb, ResponseCache() if cache is None else cache)
+    return score_zero_shot(caller, instructions, EXAMPLES, "exact_match", budget=budget)
+
+
+def complete(bb, prompts):
+    """The backend's answers to `prompts`, in order (no cache, no budget)."""
+    answers = {}
+    bb.answer(enumerate(prompts), lambda i, completion: answers.__setitem__(i, completion))
+    return [answers[i] for i in range(len(prompts))]
 
 
 def test_scores_over_real_http_with_the_reference_query():
@@ -63,7 +70,7 @@ def test_the_key_comes_from_the_named_variable_and_nowhere_else(monkeypatch):
     monkeypatch.setenv("IZ_TEST_KEY", "sk-test-123")
     with FakeOpenAIServer(calculator, api_key="sk-test-123") as server:
         bb = backend(server, api_key_env="IZ_TEST_KEY")
-        assert bb.complete(["Instruction: add\n\nInput: 1 1\n\nOutput:"])[0].text == " 2"
+        assert complete(bb, ["Instruction: add\n\nInput: 1 1\n\nOutput:"])[0].text == " 2"
     assert server.requests[0].auth == "Bearer sk-test-123"
     assert "sk-test-123" not in bb.identity + repr(bb)
 
@@ -88,8 +95,8 @@ def test_retry_after_is_honoured_and_backoff_is_short_without_it():
     with FakeOpenAIServer(calculator) as server:
         server.inject(Fault.rate_limit(retry_after=1), Fault.rate_limit())
         bb = backend(server, max_concurrency=1)
-        bb.complete(["Instruction: add\n\nInput: 1 1\n\nOutput:"])
-        bb.complete(["Instruction: add\n\nInput: 2 2\n\nOutput:"])
+        complete(bb, ["Instruction: add\n\nInput: 1 1\n\nOutput:"])
+        complete(bb, ["Instruction: add\n\nInput: 2 2\n\nOutput:"])
     t = [r.started for r in server.requests]
     assert len(t) == 4
     assert 1.0 <= t[1] - t[0] < 2.5  # waited as told

@@ -79,12 +79,12 @@ def test_ape_samples_varied_instructions_from_exemplar_subsets_reproducibly(tiny
 
 
 def test_ape_prompts_draw_their_exemplars_from_each_row():
+    from instructzero.config import TaskConfig
+    from instructzero.data.load import read_task
     from instructzero.search.ape import ape_prompts
     from instructzero.search.bo import uniform_design
-    from instructzero.config import TaskConfig
-    from instructzero.data.load import load_task
 
-    task = load_task(TaskConfig(source="builtin", name="sum"), seed=0)
+    task = read_task(TaskConfig(source="builtin", name="sum"), seed=0)
     draws = uniform_design(4, 10, seed=1)
     prompts = ape_prompts(task, 5, draws)
     assert len(set(prompts)) == 4 and prompts == ape_prompts(task, 5, draws.copy())

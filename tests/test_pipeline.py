@@ -11,8 +11,8 @@ from fake_openai import FakeOpenAIServer
 from instructzero import optimize
 from instructzero.blackbox.accounting import Spend
 from instructzero.config import load_config, parse_config
-from instructzero.search.history import Candidates, History
 from instructzero.result import OptimizationResult
+from instructzero.search.history import Candidates, History
 
 N_ROUNDS = 2
 STEPS = (
@@ -94,7 +94,7 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
 def test_materializers_round_trip_exactly(zenml_store):
     from zenml.client import Client
 
-    from instructzero.evaluation import TestResult
+    from instructzero.result import TestResult
     from instructzero.search.projection import draw_projection
     from materializers import (
         CandidatesMaterializer,
@@ -184,15 +184,15 @@ def projection_from_loaded_model(config):
 
 
 def distinct_round0_instructions(config) -> int:
-    from instructzero.data.load import load_task
-    from instructzero.search.generator import exemplar_prompt, generate_instructions
+    from instructzero.data.load import read_task
+    from instructzero.search.generator import exemplar_prompt, instructions_from_soft_prompts
     from instructzero.search.rounds import initial_soft_prompts
 
-    task = load_task(config.task, config.seed)
+    task = read_task(config.task, config.seed)
     text = exemplar_prompt(task.exemplars(config.task.n_exemplars, config.seed))
     bo = config.bo
     soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
-    return len(set(generate_instructions(config.whitebox, projection_from_loaded_model(config),
+    return len(set(instructions_from_soft_prompts(config.whitebox, projection_from_loaded_model(config),
                                          torch.as_tensor(soft_prompts), text)))  # fmt: skip
 
 

@@ -36,8 +36,8 @@ def test_a_scheduled_run_fails_in_load_task_and_runs_nothing_after_it(zenml_stor
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines import instructzero_pipeline
     from pipelines.run import ensure_source_root
+    from pipelines.search import instructzero_pipeline
 
     ensure_source_root()
     with pytest.raises(Exception, match="load_task|failed data validation"):

@@ -34,15 +34,15 @@ def test_promotion_is_a_paired_comparison_above_a_floor():
     below = decide_promotion(scores(12), None, floor=0.5, floor_source="best baseline instruction 'Add.'")
     assert not below.promote and "floor 0.500 (best baseline instruction 'Add.')" in below.reason
     # Better by one example of 30: not beyond noise, and the reason gives the difference and its interval.
-    by_one = decide_promotion(scores(13), scores(12), "1")
+    by_one = decide_promotion(scores(13), scores(12), incumbent_version="1")
     assert not by_one.promote and "+0.033 (95% CI +0.000 to +0.100, 30 paired examples)" in by_one.reason
     assert "not beyond noise" in by_one.reason
     # Better on most examples: promoted with the interval in the reason.
-    most = decide_promotion(scores(24), scores(6, first=24), "1")
+    most = decide_promotion(scores(24), scores(6, first=24), incumbent_version="1")
     assert most.promote and most.comparison.ci_low > 0 and "beats production version 1" in most.reason
-    small = decide_promotion(scores(24), scores(6, first=24), "1", min_improvement=0.7)
+    small = decide_promotion(scores(24), scores(6, first=24), incumbent_version="1", min_improvement=0.7)
     assert not small.promote and "less than the required +0.700" in small.reason
-    assert decide_promotion(scores(1), scores(29), "1", force=True).promote
+    assert decide_promotion(scores(1), scores(29), incumbent_version="1", force=True).promote
 
 
 def test_regression_needs_a_drop_beyond_margin_and_noise():

@@ -3,10 +3,11 @@ import re
 import numpy as np
 
 from instructzero.blackbox.accounting import Budget, Spend
-from instructzero.blackbox.base import Completion
-from instructzero.config import TokenPrice
+from instructzero.blackbox.base import Backend, Completion
 from instructzero.blackbox.cache import ResponseCache
-from instructzero.blackbox.scoring import score_zero_shot
+from instructzero.blackbox.caller import BlackBoxCaller
+from instructzero.blackbox.scoring import score_zero_shot as score_with
+from instructzero.config import TokenPrice
 from instructzero.data.task import Example
 
 EXAMPLES = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2), (3, 4), (5, 5)]]
@@ -19,25 +20,20 @@ def calculator(prompt: str) -> str:
     return f" {a + b}\n\nmore" if "add" in prompt.split("Input:")[0].lower() else f"{a} {b}"
 
 
-class CountingBlackBox:
+class CountingBlackBox(Backend):
     identity = "counting"
 
     def __init__(self):
         self.prompts: list[str] = []
 
-    def complete(self, prompts, progress=False, on_result=None, budget=None):
-        results = []
-        for i, p in enumerate(prompts):
-            if budget is not None and not budget.try_reserve():
-                results.append(None)
-                continue
+    def answer(self, requests, on_answer):
+        for i, p in requests:
             self.prompts.append(p)
-            results.append(Completion(calculator(p), 3, 1))
-            if budget is not None:
-                budget.settle(3, 1)
-            if on_result:
-                on_result(i, results[-1])
-        return results
+            on_answer(i, Completion(calculator(p), 3, 1))
+
+
+def score_zero_shot(instructions, examples, bb, metric, cache, budget=None):
+    return score_with(BlackBoxCaller(bb, cache), instructions, examples, metric, budget=budget)
 
 
 def test_scores_per_example_and_mean():

@@ -81,3 +81,14 @@ def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store,
         generator = rerun(config)
         assert ran(generator) == {f"generate_instructions_round_{r}" for r in range(3)}
         assert len(server.requests) == paid  # same instructions: scoring stayed cached, nothing paid again
+
+        edited_source("instructzero.config.kubernetes")  # pod settings: read by the pipeline, run by no step
+        assert ran(rerun(config)) == set()
+
+        edited_source("instructzero.blackbox.scoring")  # scoring: never the GPU generation step
+        scoring = rerun(config)
+        # Rescored batches book their answers as cache hits, so the histories after them differ (GP steps rerun);
+        # generation does not read the history unless the black box proposes.
+        assert ran(scoring) == {f"{s}_round_{r}" for s in ("score_instructions", "update_gp") for r in range(3)} | {
+            "evaluate_on_test"}
+        assert len(server.requests) == paid  # the rerun scores came from the response cache

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from instructzero.config import parse_config
-from instructzero.data.load import read_raw_splits
 from instructzero.data.checks import load_checked_task, validate_task_data
+from instructzero.data.load import read_raw_splits
 from instructzero.errors import DataValidationError
 
 

@@ -12,7 +12,8 @@ import dataclasses
 import threading
 from dataclasses import dataclass
 
-from instructzero.config import BlackBoxConfig, TokenPrice
+from instructzero.config.blackbox import BlackBoxConfig, TokenPrice
+from instructzero.data.task import TaskData
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,19 @@ def describe_caps(max_calls: int | None, max_cost_usd: float | None) -> str:
     caps = [f"{max_calls} calls" if max_calls is not None else "",
             f"${max_cost_usd:g}" if max_cost_usd is not None else ""]  # fmt: skip
     return " / ".join(c for c in caps if c) or "no cap"
+
+
+def held_back_calls(task: TaskData, *, n_validation: int, seed: int, n_baselines: int) -> int:
+    """Black-box calls held back from the search: the winner's test score and each baseline's validation
+    and test scores."""
+    n_test, m = len(task.test), len(task.validation_subset(n_validation, seed))
+    return n_test + n_baselines * (m + n_test)
+
+
+def search_budget(
+    blackbox: BlackBoxConfig, task: TaskData, *, n_validation: int, seed: int, n_baselines: int, spent: Spend
+) -> Budget:
+    """The budget of the search's next black-box work: the run's caps, minus what it `spent`, minus the calls
+    held back for the test evaluation."""
+    reserve = held_back_calls(task, n_validation=n_validation, seed=seed, n_baselines=n_baselines)
+    return Budget.for_run(blackbox, spent, reserve)

@@ -1,7 +1,7 @@
 """Zero-shot scoring of instructions on the fixed validation subset: the objective H(p).
 
-Only requests missing from the :class:`~instructzero.blackbox.cache.ResponseCache`
-reach the black box, and each answer is cached the moment it arrives.
+Answers come through the :class:`~instructzero.blackbox.caller.BlackBoxCaller`: only
+requests missing from the response cache reach the black box, within the budget.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from instructzero.blackbox.accounting import Budget, Spend
-from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE, BlackBox, Completion
-from instructzero.search.history import Candidates
+from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
+from instructzero.blackbox.caller import BlackBoxCaller, Request
 from instructzero.data.metrics import score_answer
-from instructzero.blackbox.cache import ResponseCache
 from instructzero.data.task import Example
+from instructzero.search.history import Candidates
 
 logger = logging.getLogger(__name__)
 
@@ -43,67 +43,40 @@ class ScoreReport:
 
 
 def score_zero_shot(
+    caller: BlackBoxCaller,
     instructions: Sequence[str],
     examples: Sequence[Example],
-    blackbox: BlackBox,
     metric: str,
-    cache: ResponseCache,
+    *,
     template: str = ZERO_SHOT_TEMPLATE,
-    progress: bool = False,
     budget: Budget | None = None,
 ) -> ScoreReport:
-    """Per-example scores of each instruction; only requests not in `cache` reach the black box.
+    """Per-example scores of each instruction (`n` instructions x `m` examples).
 
-    Answers are cached one by one as they arrive. When `budget` refuses a request,
-    the instructions left without a full set of answers are dropped from the
-    report (their answers so far stay cached for a later run with more budget).
+    When `budget` refuses a request, the instructions left without a full set of answers
+    are dropped from the report (their answers so far stay cached for a later run with
+    more budget).
     """
-    keys = [[cache.key(blackbox.identity, template, v, ex.input) for ex in examples] for v in instructions]
-    known = cache.get_many([k for row in keys for k in row])
-    todo: dict[str, str] = {}
-    for v, row in zip(instructions, keys):
-        for ex, k in zip(examples, row):
-            if k not in known and k not in todo:
-                todo[k] = template.format(instruction=v, input=ex.input)
-    todo_keys = list(todo)
-    paid: list[Completion] = []
-
-    def store(index: int, completion: Completion) -> None:
-        cache.put_many([(todo_keys[index], completion.text, completion.prompt_tokens, completion.completion_tokens)])
-        known[todo_keys[index]] = completion.text
-        paid.append(completion)
-
-    if todo:
-        blackbox.complete(list(todo.values()), progress=progress, on_result=store, budget=budget)
-    kept = [i for i, row in enumerate(keys) if all(k in known for k in row)]
-    answers = [[known[k] for k in keys[i]] for i in kept]
+    requests = [Request.zero_shot(v, ex.input, template) for v in instructions for ex in examples]
+    answers = caller.ask(requests, budget)
+    m = len(examples)
+    rows = [answers.texts[i * m : (i + 1) * m] for i in range(len(instructions))]
+    kept = [i for i, row in enumerate(rows) if all(a is not None for a in row)]
+    texts = [[str(a) for a in rows[i]] for i in kept]
     scores = np.array(
-        [[score_answer(metric, a, ex.answers) for a, ex in zip(row, examples)] for row in answers],
-        dtype=np.float64,
-    ).reshape(len(kept), len(examples))
-    prompt_tokens = sum(c.prompt_tokens for c in paid)
-    completion_tokens = sum(c.completion_tokens for c in paid)
-    price = budget.price if budget is not None else None
-    spend = Spend(
-        calls=len(paid),
-        cache_hits=sum(len(row) for row in keys) - len(todo),
-        retries=sum(c.attempts - 1 for c in paid),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=price.cost(prompt_tokens, completion_tokens) if price else 0.0,
-    )
-    return ScoreReport(kept, scores, answers, spend, budget_exhausted=budget is not None and budget.exhausted)
+        [[score_answer(metric, a, ex.answers) for a, ex in zip(row, examples)] for row in texts], dtype=np.float64
+    ).reshape(len(kept), m)
+    return ScoreReport(kept, scores, texts, answers.spend, budget_exhausted=answers.budget_exhausted)
 
 
 def score_candidates(
+    caller: BlackBoxCaller,
+    *,
     round_index: int,
     soft_prompts: np.ndarray,
     instructions: Sequence[str | None],
     examples: Sequence[Example],
-    blackbox: BlackBox,
     metric: str,
-    cache: ResponseCache,
-    progress: bool = False,
     budget: Budget | None = None,
     proposal_spend: Spend = Spend(),
 ) -> Candidates:
@@ -119,7 +92,7 @@ def score_candidates(
     soft_prompts = np.asarray(soft_prompts, dtype=np.float64)
     proposed = [i for i, v in enumerate(instructions) if v is not None]
     texts = [instructions[i] for i in proposed]
-    report = score_zero_shot(texts, examples, blackbox, metric, cache, progress=progress, budget=budget)
+    report = score_zero_shot(caller, texts, examples, metric, budget=budget)
     kept = [proposed[i] for i in report.kept]
     exhausted = report.budget_exhausted or len(proposed) < len(instructions)
     if exhausted:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from instructzero.errors import TaskDataError
 from instructzero.data.task import Example
+from instructzero.errors import TaskDataError
 
 
 def _sum(rng: random.Random) -> list[Example]:

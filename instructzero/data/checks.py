@@ -17,14 +17,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from instructzero.config import TaskConfig
-from instructzero.data.load import RawSplits, load_task, read_raw_splits, task_from_raw
-from instructzero.errors import DataValidationError
+from instructzero.config.task import TaskConfig
+from instructzero.data.load import RawSplits, read_raw_splits, read_task, task_from_raw
 from instructzero.data.task import SPLITS, TaskData
+from instructzero.errors import DataValidationError
 
 REQUIRED_COLUMNS = ("input", "output")
-#: Artifact name of a failed report (a failed step stores no outputs of its own).
-FAILED_REPORT_ARTIFACT = "data_validation_failed"
 #: Offending values quoted per failed check in the one-line message.
 SHOWN_ROWS = 3
 
@@ -192,7 +190,7 @@ def load_checked_task(config: TaskConfig, seed: int) -> tuple[TaskData, DataVali
     Raises :class:`DataValidationError` (with the report) when a check fails.
     """
     if not config.checks.enabled:
-        return load_task(config, seed), None
+        return read_task(config, seed), None
     name, raw = read_raw_splits(config, seed)
     report = check_task_data(config, name, raw)
     return task_from_raw(config, name, raw), report

@@ -13,18 +13,18 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from instructzero.config.task import TaskConfig
 from instructzero.data.builtin import builtin_examples
-from instructzero.config import TaskConfig
-from instructzero.errors import TaskDataError
 from instructzero.data.metrics import metric_for_task, resolve_metric
-from instructzero.seeding import derive_seed
 from instructzero.data.task import SPLITS, Example, TaskData
+from instructzero.errors import TaskDataError
+from instructzero.seeding import derive_seed
 
 #: A task before parsing: split name -> raw records (`input`, `output`, optional `answers`).
 RawSplits = dict[str, list[dict]]
 
 
-def load_task(config: TaskConfig, seed: int) -> TaskData:
+def read_task(config: TaskConfig, seed: int) -> TaskData:
     """Load and split the task a run config names, without the data checks (see `data_validation`)."""
     name, raw = read_raw_splits(config, seed)
     return task_from_raw(config, name, raw)

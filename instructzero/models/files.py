@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from instructzero.environment import hub_offline
 from instructzero.errors import ModelLoadError
 
 SMOLLM2 = "smollm2"
@@ -99,7 +100,7 @@ def _gguf_geometry(path: Path, with_std: bool) -> tuple[int, float | None]:
 def _hf_geometry(source: str, with_std: bool) -> tuple[int, float | None]:
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(source)
+    config = AutoConfig.from_pretrained(source, local_files_only=hub_offline())
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     hidden = int(text_config.hidden_size)
     if not with_std:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from instructzero.environment import hub_offline
 from instructzero.errors import ModelLoadError
 from instructzero.models.files import converted_location, model_source
 
@@ -58,8 +59,8 @@ def load_causal_lm(name: str, gguf_file: str | None = None, device: str = "auto"
         if gguf:
             source, gguf = _converted_gguf(Path(source), gguf), None
         dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=hub_offline())
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=hub_offline())
     except OSError as exc:
         raise ModelLoadError(
             f"cannot load model '{name}' from local files ({str(exc).splitlines()[0]}). "

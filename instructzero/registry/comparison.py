@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instructzero.evaluation import DEFAULT_BOOTSTRAP_SAMPLES
+from instructzero.stats import DEFAULT_BOOTSTRAP_SAMPLES, bootstrap_means, percentile_interval
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,8 @@ def compare(
         raise ValueError(f"a paired comparison needs scores on the same examples ({a.shape} vs {b.shape})")
     rng = np.random.default_rng(seed)
     if paired:
-        idx = rng.integers(0, len(a), size=(n_samples, len(a)))
-        samples = (a - b)[idx].mean(axis=1)
+        samples = bootstrap_means(a - b, n_samples, rng)
     else:
-        samples = a[rng.integers(0, len(a), size=(n_samples, len(a)))].mean(axis=1) - \
-            b[rng.integers(0, len(b), size=(n_samples, len(b)))].mean(axis=1)  # fmt: skip
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(samples, [alpha, 1 - alpha])
+        samples = bootstrap_means(a, n_samples, rng) - bootstrap_means(b, n_samples, rng)
+    low, high = percentile_interval(samples, confidence)
     return Comparison(float(a.mean() - b.mean()), float(low), float(high), confidence, len(a), paired)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from instructzero.config.evaluation import EvaluationConfig
 from instructzero.registry.comparison import Comparison, compare
-from instructzero.config import EvaluationConfig
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class PromotionDecision:
 def decide_promotion(
     challenger: np.ndarray,
     incumbent: np.ndarray | None,
+    *,
     incumbent_version: str | None = None,
     floor: float = 0.0,
     floor_source: str = "zero",
@@ -75,6 +76,7 @@ class RegressionDecision:
 def detect_regression(
     current: np.ndarray,
     promoted: np.ndarray,
+    *,
     paired: bool,
     margin: float,
     evaluation: EvaluationConfig = EvaluationConfig(),

@@ -14,14 +14,12 @@ from datetime import datetime, timezone
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from instructzero.blackbox.base import BlackBox
-from instructzero.config import EvaluationConfig, RecheckConfig
-from instructzero.evaluation import score_on_test
+from instructzero.config.registry import RecheckConfig
+from instructzero.data.task import TaskData
+from instructzero.evaluation import Evaluator
 from instructzero.registry.promotion import detect_regression
 from instructzero.registry.record import RegistryRecord, split_fingerprint
-from instructzero.blackbox.cache import ResponseCache
 from instructzero.seeding import derive_seed
-from instructzero.data.task import TaskData
 
 
 class Recheck(BaseModel):
@@ -51,24 +49,23 @@ class Recheck(BaseModel):
 
 def recheck_instruction(
     record: RegistryRecord,
+    evaluator: Evaluator,
+    *,
     model_name: str,
     version: str,
     task: TaskData,
-    blackbox: BlackBox,
-    cache: ResponseCache,
     recheck: RecheckConfig,
-    evaluation: EvaluationConfig,
-    seed: int,
 ) -> Recheck:
-    """Score production's instruction on `task.test` with `blackbox` and decide whether it regressed.
+    """Score production's instruction on `task.test` with `evaluator` and decide whether it regressed.
 
-    With `recheck.fresh_answers` pass an empty `cache`: every answer is asked again.
+    With `recheck.fresh_answers` give the evaluator an empty response cache: every answer is asked again.
     """
-    test = score_on_test(record.instruction, task.test, blackbox, task.metric, cache, evaluation, seed)
+    evaluation, seed = evaluator.evaluation, evaluator.seed
+    test = evaluator.on_test(record.instruction, task.test)
     fingerprint = split_fingerprint(task.test, task.metric)
     paired = fingerprint == record.test_fingerprint and len(record.test_per_example) == len(test.per_example)
-    decision = detect_regression(test.per_example, np.asarray(record.test_per_example), paired, recheck.margin,
-                                 evaluation, derive_seed(seed, "recheck"))  # fmt: skip
+    decision = detect_regression(test.per_example, np.asarray(record.test_per_example), paired=paired,
+                                 margin=recheck.margin, evaluation=evaluation, seed=derive_seed(seed, "recheck"))  # fmt: skip
     drop = decision.comparison
     return Recheck(
         checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -84,7 +81,7 @@ def recheck_instruction(
         drop_ci_high=drop.ci_high,
         regression=decision.regression,
         reason=decision.reason,
-        blackbox_identity=blackbox.identity,
+        blackbox_identity=evaluator.caller.identity,
         test_fingerprint=fingerprint,
         calls=test.spend.calls,
         fresh_answers=recheck.fresh_answers,

@@ -21,7 +21,7 @@ from instructzero.data.task import Example, TaskData
 from instructzero.version import __version__
 
 if TYPE_CHECKING:
-    from instructzero.config import RunConfig
+    from instructzero.config.run import RunConfig
     from instructzero.result import OptimizationResult
 
 
@@ -96,7 +96,7 @@ class RegistryRecord:
 
     @classmethod
     def of_run(
-        cls, config: RunConfig, task: TaskData, result: OptimizationResult, blackbox_identity: str, run_id: str
+        cls, config: RunConfig, task: TaskData, result: OptimizationResult, *, blackbox_identity: str, run_id: str
     ) -> RegistryRecord:
         """The record of a finished run."""
         return cls(

@@ -15,7 +15,6 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 
@@ -24,20 +23,21 @@ import torch
 from tqdm.auto import tqdm
 
 from instructzero.blackbox.accounting import Budget, Spend
-from instructzero.blackbox.base import BlackBox, Completion
-from instructzero.config import APEConfig, WhiteBoxConfig
-from instructzero.search.generator import exemplar_prompt, postprocess_instruction
-from instructzero.models.loading import load_causal_lm
-from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.caller import BlackBoxCaller, Request
+from instructzero.config.search import APEConfig
+from instructzero.config.whitebox import WhiteBoxConfig
 from instructzero.data.task import TaskData
+from instructzero.models.loading import load_causal_lm
+from instructzero.search.generator import exemplar_prompt, postprocess_instruction
+from instructzero.seeding import seed_from_bytes
 
 #: The response-cache "template" of proposals, so they never mix with zero-shot answers.
 PROPOSAL_TEMPLATE = "ape-proposal:{input}"
 
 
 def row_seed(row: np.ndarray) -> int:
-    """A 31-bit seed from one row of the round's random draw."""
-    return int.from_bytes(hashlib.sha256(np.ascontiguousarray(row, dtype=np.float64).tobytes()).digest()[:4], "big") >> 1
+    """A 31-bit seed from one row (or rows) of the round's random draw."""
+    return seed_from_bytes(np.ascontiguousarray(row, dtype=np.float64).tobytes())
 
 
 def ape_prompts(task: TaskData, n_exemplars: int, draws: np.ndarray) -> list[str]:
@@ -79,33 +79,11 @@ def sample_with_whitebox(
 
 
 def sample_with_blackbox(
-    blackbox: BlackBox, prompts: Sequence[str], cache: ResponseCache, budget: Budget | None = None
+    caller: BlackBoxCaller, prompts: Sequence[str], budget: Budget | None = None
 ) -> tuple[list[str | None], Spend]:
-    """The black box's completions of the APE prompts, through the response cache.
+    """The black box's completions of the APE prompts (through the response cache, within `budget`).
 
     Returns one instruction per prompt (None where the budget refused the request) and what it cost.
     """
-    keys = [cache.key(blackbox.identity, PROPOSAL_TEMPLATE, "", p) for p in prompts]
-    known = cache.get_many(keys)
-    todo = [i for i, k in enumerate(keys) if k not in known]
-    paid: list[Completion] = []
-
-    def store(index: int, completion: Completion) -> None:
-        key = keys[todo[index]]
-        cache.put_many([(key, completion.text, completion.prompt_tokens, completion.completion_tokens)])
-        known[key] = completion.text
-        paid.append(completion)
-
-    if todo:
-        blackbox.complete([prompts[i] for i in todo], on_result=store, budget=budget)
-    prompt_tokens = sum(c.prompt_tokens for c in paid)
-    completion_tokens = sum(c.completion_tokens for c in paid)
-    spend = Spend(
-        calls=len(paid),
-        cache_hits=len(prompts) - len(todo),
-        retries=sum(c.attempts - 1 for c in paid),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=budget.price.cost(prompt_tokens, completion_tokens) if budget is not None else 0.0,
-    )
-    return [postprocess_instruction(known[k]) if k in known else None for k in keys], spend
+    answers = caller.ask([Request(p, PROPOSAL_TEMPLATE, "", p) for p in prompts], budget)
+    return [postprocess_instruction(a) if a is not None else None for a in answers.texts], answers.spend

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import torch
 from botorch.acquisition.logei import qLogExpectedImprovement
+from botorch.exceptions.errors import UnsupportedError
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -59,7 +60,8 @@ def fit_gp(soft_prompts: np.ndarray, targets: np.ndarray, scores: np.ndarray | N
     train_x = _to_unit(soft_prompts)
     train_y = torch.as_tensor(targets, dtype=_DTYPE).reshape(-1, 1)
     if kernel == "coupled":
-        assert scores is not None, "the coupled kernel needs per-example scores"
+        if scores is None:
+            raise UnsupportedError("the coupled kernel needs per-example scores (`n x m`), got None")
         covar = coupled_kernel(train_x, torch.as_tensor(scores, dtype=_DTYPE))
     else:
         covar = matern_kernel(train_x.shape[-1])
@@ -71,10 +73,11 @@ def fit_gp(soft_prompts: np.ndarray, targets: np.ndarray, scores: np.ndarray | N
     return model
 
 
-def propose(
+def maximize_acquisition(
     model: SingleTaskGP,
     evaluated: np.ndarray,
     best_f: float,
+    *,
     q: int,
     seed: int,
     num_restarts: int = 8,
@@ -96,6 +99,7 @@ def propose(
 def next_soft_prompts(
     soft_prompts: np.ndarray,
     scores: np.ndarray,
+    *,
     q: int,
     seed: int,
     strategy: str = "bo",
@@ -121,7 +125,8 @@ def next_soft_prompts(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = fit_gp(soft_prompts, targets, scores, kernel)
-        return propose(model, soft_prompts, float(targets.max()), q, seed, num_restarts, raw_samples, sequential)
+        return maximize_acquisition(model, soft_prompts, float(targets.max()), q=q, seed=seed, num_restarts=num_restarts,
+                                    raw_samples=raw_samples, sequential=sequential)  # fmt: skip
 
 
 def _to_unit(points: np.ndarray) -> Tensor:

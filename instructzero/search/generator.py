@@ -15,10 +15,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from instructzero.config import WhiteBoxConfig
+from instructzero.config.whitebox import WhiteBoxConfig
+from instructzero.data.task import Example
 from instructzero.models.loading import LoadedModel, load_causal_lm
 from instructzero.search.projection import SoftPromptProjection
-from instructzero.data.task import Example
 
 INSTRUCTION_PREFIX = "The instruction was to"
 #: Greedy completions are cut here: the reference budget for one instruction.
@@ -160,7 +160,7 @@ class InstructionGenerator:
         return tokenizer.batch_decode(output, skip_special_tokens=True)
 
 
-def generate_instructions(
+def instructions_from_soft_prompts(
     whitebox: WhiteBoxConfig, projection: SoftPromptProjection, soft_prompts: Tensor, text: str, progress: bool = False
 ) -> list[str]:
     """One round's instructions: `n` for an `n x d`-dim Tensor of soft prompts.

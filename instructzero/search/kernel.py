@@ -23,6 +23,7 @@ References:
 from __future__ import annotations
 
 import torch
+from botorch.exceptions.errors import BotorchTensorDimensionError
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.kernels import Kernel, ScaleKernel
 from linear_operator.utils.cholesky import psd_safe_cholesky
@@ -63,7 +64,11 @@ class InstructionCoupledKernel(Kernel):
             jitter: ε added to ``K_L`` before factorization.
         """
         super().__init__(**kwargs)
-        assert latent_train.shape[0] == score_train.shape[0], "one score vector per soft prompt"
+        if latent_train.shape[0] != score_train.shape[0]:
+            raise BotorchTensorDimensionError(
+                f"one score vector per soft prompt: latent_train is {tuple(latent_train.shape)}, "
+                f"score_train is {tuple(score_train.shape)}"
+            )
         self.latent_kernel = latent_kernel or get_covar_module_with_dim_scaled_prior(
             latent_train.shape[-1], use_rbf_kernel=False
         )

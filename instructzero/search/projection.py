@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from instructzero.config import ProjectionConfig
+from instructzero.config.whitebox import ProjectionConfig
 from instructzero.models.files import embedding_geometry
 from instructzero.seeding import derive_seed
 

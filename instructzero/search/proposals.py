@@ -11,22 +11,25 @@ import numpy as np
 import torch
 
 from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.cache import ResponseCache
+from instructzero.blackbox.caller import BlackBoxCaller
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.search import APEConfig
+from instructzero.config.whitebox import WhiteBoxConfig
+from instructzero.data.task import TaskData
 from instructzero.search.ape import ape_prompts, sample_with_blackbox, sample_with_whitebox
-from instructzero.blackbox.backends import make_blackbox
-from instructzero.config import APEConfig, BlackBoxConfig, WhiteBoxConfig
-from instructzero.search.generator import exemplar_prompt, generate_instructions
+from instructzero.search.generator import exemplar_prompt, instructions_from_soft_prompts
 from instructzero.search.history import Proposals
 from instructzero.search.projection import SoftPromptProjection
-from instructzero.blackbox.cache import ResponseCache
-from instructzero.data.task import TaskData
 
 
-def propose(
+def propose_instructions(
     strategy: str,
+    soft_prompts: np.ndarray,
+    *,
     whitebox: WhiteBoxConfig,
     ape: APEConfig,
     projection: SoftPromptProjection,
-    soft_prompts: np.ndarray,
     task: TaskData,
     n_exemplars: int,
     seed: int,
@@ -46,14 +49,15 @@ def propose(
         return Proposals([])
     if strategy != "ape":
         text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template)
-        return Proposals(generate_instructions(whitebox, projection, torch.as_tensor(soft_prompts), text, progress))
+        return Proposals(instructions_from_soft_prompts(whitebox, projection, torch.as_tensor(soft_prompts), text, progress))
     prompts = ape_prompts(task, n_exemplars, soft_prompts)
     if ape.proposer == "whitebox":
         return Proposals(sample_with_whitebox(whitebox, ape, prompts, soft_prompts, progress))
     if proposer is None or cache is None:
         raise ValueError("APE with the black box as proposer needs its config and a response cache")
     sampler = proposer.model_copy(update={"temperature": ape.temperature, "max_tokens": whitebox.max_new_tokens})
-    instructions, spend = sample_with_blackbox(make_blackbox(sampler), prompts, cache, budget)
+    caller = BlackBoxCaller.for_config(sampler, cache, progress=progress)
+    instructions, spend = sample_with_blackbox(caller, prompts, budget)
     return Proposals(instructions, spend)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from instructzero.blackbox.accounting import Spend
+from instructzero.config.search import BOConfig
 from instructzero.search.bo import DUPLICATE_TOLERANCE, next_soft_prompts, sobol_design, uniform_design
-from instructzero.config import BOConfig
 from instructzero.search.history import Candidates, History
 from instructzero.seeding import derive_seed
 

@@ -4,8 +4,8 @@ OpenAI, Azure OpenAI (by base URL), vLLM, Ollama and llama.cpp's server all spea
 this protocol. Requests run concurrently on one `AsyncOpenAI` client, bounded by
 `max_concurrency` and optional requests/tokens-per-minute buckets. Retries are
 ours, not the client's, so that they are counted, jittered and honour the
-server's `Retry-After`. Every answer is handed to `on_result` the moment it
-arrives (the scorer caches it), so a failure later in a batch loses nothing
+server's `Retry-After`. Every answer is handed to `on_answer` the moment it
+arrives (the caller caches it), so a failure later in a batch loses nothing
 already paid for.
 """
 
@@ -17,15 +17,16 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tqdm.auto import tqdm
-
-from instructzero.blackbox.accounting import Budget
-from instructzero.blackbox.base import Completion
-from instructzero.errors import BlackBoxError
+from instructzero.blackbox.base import Backend, Completion, OnAnswer, register_backend
 from instructzero.blackbox.ratelimit import TokenBucket
+from instructzero.errors import BlackBoxError
+
+if TYPE_CHECKING:
+    from instructzero.config.blackbox import BlackBoxConfig
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ def _classify(exc: BaseException, timeout_s: float) -> _Failure:
     raise exc
 
 
-class OpenAIBlackBox:
+@register_backend("openai")
+class OpenAICompatibleBackend(Backend):
     """Any OpenAI-compatible chat-completions endpoint.
 
     Args:
@@ -120,10 +122,14 @@ class OpenAIBlackBox:
         requests_per_minute, tokens_per_minute: client-side limits (None: unlimited).
     """
 
+    needs_base_url = True
+    billed = True
+
     def __init__(
         self,
         base_url: str,
         model: str,
+        *,
         api_key_env: str | None = "OPENAI_API_KEY",
         temperature: float = 0.0,
         max_tokens: int = 16,
@@ -155,8 +161,24 @@ class OpenAIBlackBox:
         self._rng = random.Random(seed)
         self.namespace = namespace
 
+    @classmethod
+    def from_config(cls, config: BlackBoxConfig) -> OpenAICompatibleBackend:
+        return cls(
+            base_url=config.base_url or "",
+            model=config.model,
+            api_key_env=config.api_key_env,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            max_concurrency=config.max_concurrency,
+            timeout_s=config.timeout_s,
+            retry=RetryPolicy(config.max_retries, config.retry_base_s, config.retry_max_s),
+            requests_per_minute=config.requests_per_minute,
+            tokens_per_minute=config.tokens_per_minute,
+            namespace=config.cache_namespace,
+        )
+
     def __repr__(self) -> str:  # never the key
-        return f"OpenAIBlackBox({self.base_url!r}, {self.model!r}, api_key_env={self.api_key_env!r})"
+        return f"OpenAICompatibleBackend({self.base_url!r}, {self.model!r}, api_key_env={self.api_key_env!r})"
 
     @property
     def identity(self) -> str:
@@ -185,6 +207,11 @@ class OpenAIBlackBox:
         )
 
     # -- preflight ---------------------------------------------------------------------------
+    def check(self, probe: bool) -> None:
+        """The key variable is checked when the backend is built; with `probe`, the endpoint too."""
+        if probe:
+            self.probe()
+
     def probe(self) -> None:
         """Check key, endpoint and model before spending: the free model list, else a 1-token completion."""
         asyncio.run(self._probe())
@@ -217,57 +244,40 @@ class OpenAIBlackBox:
         finally:
             await client.close()
 
-    # -- scoring -----------------------------------------------------------------------------
-    def complete(
-        self,
-        prompts: Sequence[str],
-        progress: bool = False,
-        on_result: Callable[[int, Completion], None] | None = None,
-        budget: Budget | None = None,
-    ) -> list[Completion | None]:
-        """Answers in prompt order; None where the budget refused the request."""
-        return asyncio.run(self._complete_all(list(prompts), progress, on_result, budget))
+    # -- answering ---------------------------------------------------------------------------
+    def answer(self, requests: Iterable[tuple[int, str]], on_answer: OnAnswer) -> None:
+        """Up to `max_concurrency` requests in flight, each pulling the next prompt when it is free."""
+        asyncio.run(self._answer_all(iter(requests), on_answer))
 
-    async def _complete_all(self, prompts, progress, on_result, budget) -> list[Completion | None]:
+    async def _answer_all(self, requests: Iterator[tuple[int, str]], on_answer: OnAnswer) -> None:
         client = self._client()
         for bucket in (self._rpm, self._tpm):
             if bucket:
                 bucket.reset_loop()
-        limit = asyncio.Semaphore(self.max_concurrency)
-        failed = asyncio.Event()  # after a fatal error, nothing more is sent
-        results: list[Completion | None] = [None] * len(prompts)
-        bar = tqdm(total=len(prompts), desc="black box", unit="call", disable=not progress)
+        failed = False  # after a fatal error, nothing more is pulled or sent
 
-        async def one(index: int, prompt: str) -> None:
-            async with limit:
-                if failed.is_set() or (budget is not None and not budget.try_reserve()):
-                    return
+        async def worker() -> None:
+            nonlocal failed
+            # One event-loop thread: pulling from the shared iterator needs no lock.
+            while not failed and (request := next(requests, None)) is not None:
+                index, prompt = request
                 try:
                     completion = await self._request(client, prompt)
                 except BaseException:
-                    failed.set()
-                    if budget is not None:
-                        budget.release()
+                    failed = True
                     raise
-            if budget is not None:
-                budget.settle(completion.prompt_tokens, completion.completion_tokens)
-            results[index] = completion
-            if on_result is not None:
-                on_result(index, completion)
-            bar.update()
+                on_answer(index, completion)
 
-        tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(prompts)]
+        workers = [asyncio.ensure_future(worker()) for _ in range(self.max_concurrency)]
         try:
-            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
             for task in pending:  # a fatal error: stop sending, keep what arrived
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for task in tasks:
+            for task in workers:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()
-            return results
         finally:
-            bar.close()
             await client.close()
 
     async def _request(self, client, prompt: str) -> Completion:

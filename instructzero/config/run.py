@@ -1,0 +1,91 @@
+"""The run config: one validated object shared by `optimize` and the pipeline.
+
+Every section forbids unknown keys, so a typo in a YAML file fails before any
+model is loaded or any black-box call is paid for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError, model_validator
+
+from instructzero.config.base import StrictModel
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.evaluation import EvaluationConfig
+from instructzero.config.kubernetes import KubernetesConfig
+from instructzero.config.registry import RecheckConfig, RegistryConfig, default_registry_model_name
+from instructzero.config.search import APEConfig, BOConfig
+from instructzero.config.task import TaskConfig
+from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
+from instructzero.errors import ConfigError
+
+
+class RunConfig(StrictModel):
+    seed: int = 0
+    task: TaskConfig = TaskConfig()
+    whitebox: WhiteBoxConfig = WhiteBoxConfig()
+    projection: ProjectionConfig = ProjectionConfig()
+    blackbox: BlackBoxConfig = BlackBoxConfig()
+    bo: BOConfig = BOConfig()
+    ape: APEConfig = APEConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    registry: RegistryConfig = RegistryConfig()
+    recheck: RecheckConfig = RecheckConfig()
+    #: The user's own instructions (their current prompts): scored on the validation subset and the
+    #: test split like the winner, and reported beside it.
+    baseline_instructions: list[str] = []
+    #: Pods on a Kubernetes stack (resources, GPU placement, secrets, retries); ignored by the local orchestrator.
+    kubernetes: KubernetesConfig = KubernetesConfig()
+
+    @model_validator(mode="after")
+    def _warm_start_needs_bo(self) -> RunConfig:
+        if self.bo.warm_start and self.bo.strategy != "bo":
+            raise ValueError("bo.warm_start needs bo.strategy 'bo' (it seeds the GP with earlier observations)")
+        return self
+
+    @property
+    def registry_model_name(self) -> str:
+        return self.registry.model_name or default_registry_model_name(self.task.name)
+
+    @property
+    def max_instructions(self) -> int:
+        """Number of instructions scored on the validation subset at most."""
+        return self.bo.n_init + self.bo.n_rounds * self.bo.q
+
+
+def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Validate a plain dict, turning pydantic's report into one readable error."""
+    try:
+        return RunConfig.model_validate(data or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{origin}: {problems}. Fix these keys (see configs/local.yaml).") from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML run config; `overrides` are nested dicts merged over it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found. Pass an existing YAML file, e.g. configs/local.yaml.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML ({exc}). Fix the syntax.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (task, whitebox, ...).")
+    return parse_config(deep_merge(data, overrides or {}), origin=str(path))
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

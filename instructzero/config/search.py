@@ -1,0 +1,45 @@
+"""The search: budget and strategy (BO, uniform, APE-style)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from instructzero.config.base import StrictModel
+
+
+class BOConfig(StrictModel):
+    """Budget and search strategy. Budget = n_init + n_rounds × q instructions (and `blackbox.max_calls`).
+
+    Strategies: `bo` (InstructZero: GP + expected improvement over soft prompts), `uniform`
+    (random soft prompts, the same generator), `ape` (APE-style forward generation: the
+    proposer samples instructions from varied exemplar subsets, no soft prompt; see `ape`).
+    """
+
+    strategy: Literal["bo", "uniform", "ape"] = "bo"
+    kernel: Literal["coupled", "matern"] = "coupled"
+    n_init: int = Field(25, ge=2)
+    n_rounds: int = Field(5, ge=0)
+    #: Soft prompts proposed per round (BoTorch's q).
+    q: int = Field(25, ge=1)
+    #: Greedy sequential q-batch optimization (one point at a time, each conditioned on the
+    #: previous ones) instead of one joint `q x d` optimization.
+    sequential: bool = False
+    #: Start from the scored observations of earlier comparable runs of this task (found in the
+    #: registry; pipeline runs only): the initial design shrinks or is replaced by a GP proposal.
+    warm_start: bool = False
+    num_restarts: int = Field(8, ge=1)
+    raw_samples: int = Field(256, ge=1)
+    stop_at_score: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class APEConfig(StrictModel):
+    """APE-style proposals (`bo.strategy: ape`): instructions sampled from varied exemplar subsets."""
+
+    #: `whitebox` (default) samples with the white-box model; `blackbox` asks the black box, as the APE paper does
+    #: (its proposal calls count as black-box calls; a local black box decodes greedily, so only the varied
+    #: exemplar subsets make its proposals differ).
+    proposer: Literal["whitebox", "blackbox"] = "whitebox"
+    temperature: float = Field(1.0, gt=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)

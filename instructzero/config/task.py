@@ -1,0 +1,49 @@
+"""The task section: where the data comes from, how it is split and checked."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from instructzero.config.base import DEFAULT_MAX_TEST, DEFAULT_N_EXEMPLARS, DEFAULT_N_VALIDATION, StrictModel
+
+
+class DataChecksConfig(StrictModel):
+    """Thresholds of the data checks (great-expectations) run before anything is generated or paid for.
+
+    Minimum rows per split follow from the task config: κ exemplars for
+    `prompt_gen`, the validation subset for `validation`, `min_test_rows` for `test`.
+    """
+
+    enabled: bool = True
+    min_test_rows: int = Field(10, ge=1)
+    #: Share of repeated inputs allowed within a split.
+    max_duplicate_rate: float = Field(0.1, ge=0.0, le=1.0)
+    #: Share of validation inputs allowed to appear in the test split (leakage).
+    max_leak_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class TaskConfig(StrictModel):
+    """Where the task comes from and how it is split."""
+
+    source: Literal["builtin", "instruction_induction", "file"] = "builtin"
+    name: str = "sum"
+    #: Folder with `induce/` and `execute/` (source `instruction_induction`); default: the 33 tasks in the package.
+    data_dir: str | None = None
+    #: JSONL or CSV with `input`, `output` and optional `answers` (source `file`).
+    path: str | None = None
+    #: Optional held-out test file; without it a share of `path` is held out.
+    test_path: str | None = None
+    test_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    metric: str | None = None
+    n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
+    n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
+    max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
+    checks: DataChecksConfig = DataChecksConfig()
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> TaskConfig:
+        if self.source == "file" and not self.path:
+            raise ValueError("task.path is required for source 'file'")
+        return self
