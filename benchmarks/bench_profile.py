@@ -2,7 +2,7 @@
 
 1. White-box generation: batched (whitebox.batch_size) against one soft prompt at a time (instructions/s).
 2. GP fit + proposal time against the number of observations (q = 25, d = 10, m = 20, one torch thread):
-   coupled and Matérn kernels, joint q-batch against sequential greedy optimization.
+   coupled and Matérn kernels, joint q-batch against sequential greedy optimization, and the noise-aware GP.
 3. Pipeline against in-process wall time on one small config (both from empty caches).
 4. Peak memory (max RSS) of each stage, each in a fresh process.
 
@@ -66,19 +66,22 @@ def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
     from instructzero.search.bo import next_soft_prompts
 
     torch.set_num_threads(1)
-    print(f"2. GP fit + proposal (q={q}, d={d}, m={m}, one torch thread), seconds:")
-    print(f"   {'n':>5} {'coupled joint':>14} {'coupled seq':>12} {'matern joint':>13} {'matern seq':>11}")
+    columns = {"coupled joint": {"kernel": "coupled"}, "coupled seq": {"kernel": "coupled", "sequential": True},
+               "matern joint": {"kernel": "matern"}, "matern seq": {"kernel": "matern", "sequential": True},
+               "coupled binomial": {"kernel": "coupled", "noise": "binomial"}}  # fmt: skip
+    print(f"2. GP fit + proposal (q={q}, d={d}, m={m}, one torch thread), seconds; `binomial`: the noise-aware GP "
+          "(per-observation variance from the counts) with qLogNEI:")  # fmt: skip
+    print("   " + f"{'n':>5} " + " ".join(f"{name:>16}" for name in columns))
     for n in sizes:
         rng = np.random.default_rng(n)
         x = rng.uniform(-1, 1, (n, d))
         scores = (rng.random((n, m)) < rng.uniform(0.1, 0.6, (n, 1))).astype(float)
         times = []
-        for kernel in ("coupled", "matern"):
-            for sequential in (False, True):
-                start = time.perf_counter()
-                next_soft_prompts(x, scores, q=q, seed=0, kernel=kernel, sequential=sequential)
-                times.append(time.perf_counter() - start)
-        print(f"   {n:>5} {times[0]:>14.2f} {times[1]:>12.2f} {times[2]:>13.2f} {times[3]:>11.2f}")
+        for options in columns.values():
+            start = time.perf_counter()
+            next_soft_prompts(x, scores, q=q, seed=0, **options)
+            times.append(time.perf_counter() - start)
+        print("   " + f"{n:>5} " + " ".join(f"{t:>16.2f}" for t in times))
 
 
 def pipeline_overhead() -> None:
@@ -131,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200, 300])
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--only-gp", action="store_true", help="just the GP timing (section 2)")
     args = parser.parse_args()
     import platform
 
@@ -140,6 +144,9 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
           f"{platform.python_version()}, torch {torch.__version__}, instructzero {__version__}")  # fmt: skip
+    if args.only_gp:
+        gp_timing(args.sizes)
+        return
     generation_speed()
     gp_timing(args.sizes)
     if not args.skip_pipeline:

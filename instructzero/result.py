@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from instructzero.blackbox.accounting import Spend
 from instructzero.data.task import TaskData
@@ -48,6 +49,50 @@ class BaselineScore:
         return self.validation_spend + self.test.spend
 
 
+class Selection(BaseModel):
+    """How the winner was chosen: the candidates, the evidence on each, the rungs, what it cost.
+
+    Without a selection stage there is one candidate, the search's best validation score.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Distinct instructions, best validation score first.
+    candidates: list[str]
+    #: Each candidate's mean on the search's fixed validation subset of `validation_n` examples.
+    validation_scores: list[float]
+    validation_n: int
+    #: Sum of per-example scores and number of examples on the selection split, per candidate.
+    selection_sums: list[float] = []
+    selection_n: list[int] = []
+    #: Candidate indices alive in each rung.
+    rungs: list[list[int]] = []
+    winner: int = 0
+    #: What the stage's black-box calls cost (`Spend` fields).
+    spend: dict[str, float] = {}
+
+    @property
+    def winner_instruction(self) -> str:
+        return self.candidates[self.winner]
+
+    @property
+    def pooled_means(self) -> np.ndarray:
+        """Each candidate's mean over the search subset and its selection examples together."""
+        sums = np.asarray(self.validation_scores) * self.validation_n + np.asarray(self.selection_sums or 0.0)
+        return sums / (self.validation_n + np.asarray(self.selection_n or 0))
+
+    @property
+    def cost(self) -> Spend:
+        return Spend(**{k: type(getattr(Spend(), k))(v) for k, v in self.spend.items()})
+
+    def describe(self) -> str:
+        if not self.rungs:
+            return "the best validation score (no selection stage)"
+        n = self.validation_n + self.selection_n[self.winner]
+        return (f"selection stage: {len(self.candidates)} candidates, {len(self.rungs)} rungs, winner pooled "
+                f"{self.pooled_means[self.winner]:.3f} over {n} examples")  # fmt: skip
+
+
 @dataclass
 class OptimizationResult:
     """Everything a run produced: the full history, the winner, its test score, the cost."""
@@ -62,19 +107,26 @@ class OptimizationResult:
     wall_time_s: float
     #: The user's own instructions (`baseline_instructions`), scored the same way.
     baselines: list[BaselineScore] = field(default_factory=list)
+    #: How the winner was chosen (None: the search's best validation score, as in the paper).
+    selection: Selection | None = None
 
     @property
     def best_instruction(self) -> str:
-        return self.history.best_instruction
+        """The winner: the instruction scored on the test split."""
+        return self.test.instruction
 
     @property
     def validation_score(self) -> float:
+        """The winner's score on the search's fixed validation subset."""
+        if self.selection is not None and self.selection.candidates:
+            return self.selection.validation_scores[self.selection.winner]
         return self.history.best_score
 
     @property
     def spend(self) -> Spend:
-        """Validation scoring, the test evaluation and the baselines together."""
-        return sum((b.spend for b in self.baselines), self.history.spend + self.test.spend)
+        """Validation scoring, the selection stage, the test evaluation and the baselines together."""
+        selection = self.selection.cost if self.selection is not None else Spend()
+        return sum((b.spend for b in self.baselines), self.history.spend + selection + self.test.spend)
 
     @property
     def blackbox_calls(self) -> int:
@@ -92,7 +144,8 @@ class OptimizationResult:
                 f"task:              {self.task} (metric {self.metric})",
                 f"best instruction:  {self.best_instruction}",
                 f"validation score:  {self.validation_score:.3f} "
-                f"(best of {len(self.history.instructions)} instructions)",
+                f"({len(self.history.instructions)} instructions; chosen by "
+                f"{self.selection.describe() if self.selection else 'the best validation score'})",
                 f"test score:        {t.score:.3f} ({pct}% CI {t.ci_low:.3f}-{t.ci_high:.3f}, "
                 f"{len(t.per_example)} examples)",
                 f"black-box calls:   {s.calls} ({s.cache_hits} answers reused from cache, {s.retries} retries)",
@@ -116,6 +169,7 @@ def build_result(
     caps: str,
     wall_time_s: float,
     baselines: list[BaselineScore] | None = None,
+    selection: Selection | None = None,
 ) -> OptimizationResult:
     """The run's result, with why it stopped (`caps` describes the budget)."""
     return OptimizationResult(
@@ -128,4 +182,5 @@ def build_result(
         stop_reason=history.stop_reason(stop_at_score, caps) or "all rounds done",
         wall_time_s=wall_time_s,
         baselines=baselines or [],
+        selection=selection,
     )

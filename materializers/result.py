@@ -10,7 +10,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.blackbox.accounting import Spend
-from instructzero.result import BaselineScore, OptimizationResult, TestResult
+from instructzero.result import BaselineScore, OptimizationResult, Selection, TestResult
 from instructzero.version import __version__
 from materializers.candidates import history_html, load_history, save_history
 from materializers.io import read_json, read_npz, write_json, write_npz, write_text
@@ -26,7 +26,8 @@ class OptimizationResultMaterializer(BaseMaterializer):
         baselines = [{"instruction": b.instruction, "validation_score": b.validation_score,
                       "validation_spend": b.validation_spend.as_metadata(), "test": _test_record(b.test)}
                      for b in data.baselines]  # fmt: skip
-        record = {**{k: getattr(data, k) for k in _FIELDS}, "test": _test_record(data.test), "baselines": baselines}
+        record = {**{k: getattr(data, k) for k in _FIELDS}, "test": _test_record(data.test), "baselines": baselines,
+                  "selection": data.selection.model_dump() if data.selection is not None else None}  # fmt: skip
         write_json(self.artifact_store, os.path.join(self.uri, "result.json"), record)
         arrays = {"per_example": data.test.per_example}
         for i, b in enumerate(data.baselines):
@@ -43,8 +44,9 @@ class OptimizationResultMaterializer(BaseMaterializer):
                           _test_from(b["test"], arrays[f"baseline_{i}_test"]), Spend(**b["validation_spend"]))
             for i, b in enumerate(record.pop("baselines", []))
         ]  # fmt: skip
-        return OptimizationResult(history=load_history(self.artifact_store, self.uri), test=test,
-                                  baselines=baselines, **record)  # fmt: skip
+        selection = record.pop("selection", None)
+        return OptimizationResult(history=load_history(self.artifact_store, self.uri), test=test, baselines=baselines,
+                                  selection=Selection(**selection) if selection else None, **record)  # fmt: skip
 
     def save_visualizations(self, data: OptimizationResult) -> dict[str, VisualizationType]:
         path = os.path.join(self.uri, "result.html")

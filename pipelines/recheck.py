@@ -11,7 +11,8 @@ from steps.recheck_production import recheck_production
 
 @pipeline(enable_cache=False)
 def recheck_pipeline(config: RunConfig):
-    task, _ = load_task.with_options(**step_options(LOAD_TASK, config.kubernetes))(config.task, config.seed)
+    task, _ = load_task.with_options(**step_options(LOAD_TASK, config.kubernetes))(task=config.task, seed=config.seed)
     return recheck_production.with_options(**step_options(RECHECK_PRODUCTION, config.kubernetes))(
-        config.registry_model_name, config.blackbox, config.evaluation, config.recheck, config.seed, task
+        model_name=config.registry_model_name, blackbox=config.blackbox, evaluation=config.evaluation,
+        recheck=config.recheck, seed=config.seed, task=task,
     )

@@ -15,6 +15,7 @@ from zenml.client import Client
 
 from instructzero.config.run import RunConfig
 from instructzero.search.proposals import proposer_blackbox
+from instructzero.selection import selection_calls
 from pipelines.settings import step_options
 from steps import (
     evaluate_on_test,
@@ -24,6 +25,7 @@ from steps import (
     promote,
     sample_projection,
     score_instructions,
+    select_instruction,
     update_gp,
 )
 from steps.names import GENERATE_INSTRUCTIONS, SCORE_INSTRUCTIONS, UPDATE_GP, round_step
@@ -38,31 +40,40 @@ def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None)
     # baselines must not rerun the search.
     capped = bb.max_calls is not None or bb.max_cost_usd is not None
     n_baselines = len(config.baseline_instructions) if capped else 0
+    held_for_selection = selection_calls(config)
     proposer = proposer_blackbox(bo.strategy, config.ape, bb)
     ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
     # Pod resources, placement and retries per step kind (on a Kubernetes stack; nothing locally).
-    load, draw, design, generate, score, gp, evaluate, register = (
+    load, draw, design, generate, score, gp, select, evaluate, register = (
         s.with_options(**step_options(s.name, config.kubernetes)) for s in (
             load_task, sample_projection, initial_design, generate_instructions, score_instructions, update_gp,
-            evaluate_on_test, promote))  # fmt: skip
-    task, _ = load(config.task, seed)
-    projection = draw(wb.model, wb.gguf_file, wb.n_soft_tokens, config.projection, seed)
+            select_instruction, evaluate_on_test, promote))  # fmt: skip
+    task, _ = load(task=config.task, seed=seed)
+    projection = draw(model=wb.model, gguf_file=wb.gguf_file, n_soft_tokens=wb.n_soft_tokens,
+                      projection=config.projection, seed=seed)  # fmt: skip
     prior = Client().get_artifact_version(warm_start_from) if warm_start_from else None  # lineage: an input
-    history, soft_prompts = design(bo, config.projection.intrinsic_dim, seed, prior=prior)
+    history, soft_prompts = design(bo=bo, intrinsic_dim=config.projection.intrinsic_dim, seed=seed, prior=prior)
     for r in range(bo.n_rounds + 1):
         instructions = generate(
-            bo.strategy, wb, ape, proposer, config.task.n_exemplars, n_validation if proposer else 0,
-            n_baselines if proposer else 0, seed, task, projection, history if proposer else None, soft_prompts,
+            strategy=bo.strategy, whitebox=wb, ape=ape, proposer=proposer, n_exemplars=config.task.n_exemplars,
+            n_validation=n_validation if proposer else 0, n_baselines=n_baselines if proposer else 0,
+            selection_calls=held_for_selection if proposer else 0, seed=seed,
+            task=task, projection=projection, history=history if proposer else None, soft_prompts=soft_prompts,
             id=round_step(GENERATE_INSTRUCTIONS, r),
         )  # fmt: skip
         candidates = score(
-            bb, n_validation, n_baselines, seed, task, history, soft_prompts, instructions, r,
-            id=round_step(SCORE_INSTRUCTIONS, r),
+            blackbox=bb, n_validation=n_validation, n_baselines=n_baselines, selection_calls=held_for_selection,
+            seed=seed, task=task, history=history,
+            soft_prompts=soft_prompts, instructions=instructions, round_index=r, id=round_step(SCORE_INSTRUCTIONS, r),
         )  # fmt: skip
-        history, soft_prompts = gp(bo, seed, history, candidates, r + 1, id=round_step(UPDATE_GP, r))
+        history, soft_prompts = gp(bo=bo, seed=seed, history=history, candidates=candidates, next_round=r + 1,
+                                   id=round_step(UPDATE_GP, r))  # fmt: skip
+    chosen = select(blackbox=bb, selection=config.selection, n_validation=n_validation, n_baselines=n_baselines,
+                    seed=seed, task=task, history=history)  # fmt: skip
     result = evaluate(
-        bb, config.evaluation, bo.stop_at_score, n_validation, config.baseline_instructions, seed, task, projection,
-        history,
+        blackbox=bb, evaluation=config.evaluation, stop_at_score=bo.stop_at_score, n_validation=n_validation,
+        baseline_instructions=config.baseline_instructions, seed=seed, task=task, projection=projection,
+        history=history, selection=chosen,
     )  # fmt: skip
-    register(config, task, result)
+    register(config=config, task=task, result=result)
     return result

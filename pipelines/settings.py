@@ -21,6 +21,7 @@ STEP_KINDS = {
     names.SCORE_INSTRUCTIONS: "score",
     names.UPDATE_GP: "gp",
     names.INITIAL_DESIGN: "gp",
+    names.SELECT_INSTRUCTION: "score",
     names.EVALUATE_ON_TEST: "evaluate",
     names.RECHECK_PRODUCTION: "evaluate",
 }

@@ -7,6 +7,7 @@ from steps.load_task import load_task
 from steps.promote import promote
 from steps.sample_projection import sample_projection
 from steps.score_instructions import score_instructions
+from steps.select_instruction import select_instruction
 from steps.update_gp import update_gp
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "promote",
     "sample_projection",
     "score_instructions",
+    "select_instruction",
     "update_gp",
 ]

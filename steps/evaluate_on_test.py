@@ -8,7 +8,7 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.evaluation import EvaluationConfig
 from instructzero.data.task import TaskData
 from instructzero.evaluation import Evaluator
-from instructzero.result import OptimizationResult, build_result
+from instructzero.result import OptimizationResult, Selection, build_result
 from instructzero.search.history import History
 from instructzero.search.projection import SoftPromptProjection
 from materializers.result import OptimizationResultMaterializer
@@ -28,18 +28,19 @@ def evaluate_on_test(
     task: TaskData,
     projection: SoftPromptProjection,
     history: History,
+    selection: Selection,
 ) -> Annotated[OptimizationResult, RESULT]:
-    """Score the best validation instruction on the held-out test split, with a bootstrap interval,
-    and the user's baseline instructions beside it."""
+    """Score the winner on the held-out test split, with a bootstrap interval, and the user's baseline
+    instructions beside it."""
     with step_caller(blackbox) as caller:
         evaluator = Evaluator(caller, task.metric, evaluation, seed)
-        test = evaluator.best_on_test(history, task.test)
+        test = evaluator.winner_on_test(selection, task.test)
         baselines = evaluator.baselines(baseline_instructions, task.validation_subset(n_validation, seed), task.test)
     log_metadata(metadata={**test.spend.as_metadata(), "n_baselines": len(baselines)})
     return build_result(
         task, history, test, seed=seed, projection_seed=projection.seed, stop_at_score=stop_at_score,
         caps=describe_caps(blackbox.max_calls, blackbox.max_cost_usd), wall_time_s=_seconds_since_run_start(),
-        baselines=baselines,
+        baselines=baselines, selection=selection,
     )  # fmt: skip
 
 

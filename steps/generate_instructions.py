@@ -27,6 +27,7 @@ def generate_instructions(
     n_exemplars: int,
     n_validation: int,
     n_baselines: int,
+    selection_calls: int,
     seed: int,
     task: TaskData,
     projection: SoftPromptProjection,
@@ -42,7 +43,7 @@ def generate_instructions(
     budget = None
     if proposer is not None and history is not None:
         budget = search_budget(proposer, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
-                               spent=history.spend)  # fmt: skip
+                               selection_calls=selection_calls, spent=history.spend)  # fmt: skip
     with step_response_cache(proposer) if proposer is not None else nullcontext() as cache:
         return propose_instructions(
             strategy, soft_prompts, whitebox=whitebox, ape=ape, projection=projection, task=task,

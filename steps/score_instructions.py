@@ -19,6 +19,7 @@ def score_instructions(
     blackbox: BlackBoxConfig,
     n_validation: int,
     n_baselines: int,
+    selection_calls: int,
     seed: int,
     task: TaskData,
     history: History,
@@ -32,7 +33,7 @@ def score_instructions(
     for the test split and the baselines are held back.
     """
     budget = search_budget(blackbox, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
-                           spent=history.spend + instructions.spend)  # fmt: skip
+                           selection_calls=selection_calls, spent=history.spend + instructions.spend)  # fmt: skip
     with step_caller(blackbox) as caller:
         batch = score_candidates(
             caller, round_index=round_index, soft_prompts=soft_prompts, instructions=instructions.instructions,

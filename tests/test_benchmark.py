@@ -26,9 +26,10 @@ def write_config(tmp_path, tiny_lm_dir, base_url, manual_sum=("Add the two numbe
                          "cache_path": str(tmp_path / "cache.sqlite")},
             "bo": {"n_init": 3, "n_rounds": 3, "q": 2, "num_restarts": 1, "raw_samples": 16},
             "evaluation": {"bootstrap_samples": 100},
+            "selection": {"candidates": 2, "calls": 6},
         },
         "tasks": ["sum", "larger"],
-        "methods": ["instructzero", "uniform", "ape", "matern", "manual"],
+        "methods": ["instructzero", "uniform", "ape", "matern", "manual", "instructzero_selection"],
         "seeds": [0],
         "validation_calls": 24,
         "manual_instructions": {"sum": list(manual_sum), "larger": ["Give the larger number.", "Echo."]},
@@ -55,7 +56,8 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
     out = tmp_path / "results"
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert sorted((r["task"], r["method"]) for r in rows) == sorted(
-        (t, m) for t in ("sum", "larger") for m in ("instructzero", "uniform", "ape", "matern", "manual"))  # fmt: skip
+        (t, m) for t in ("sum", "larger")
+        for m in ("instructzero", "uniform", "ape", "matern", "manual", "instructzero_selection"))  # fmt: skip
     for r in rows:
         assert 0 <= float(r["test_score"]) <= 1 and float(r["test_ci_low"]) <= float(r["test_score"])
         if r["method"] != "manual":  # the budget binds: never more validation calls than allowed (+ the test's 10)
@@ -68,11 +70,22 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
 
     report = (out / "report.md").read_text()
     assert "| sum |" in report and "| larger |" in report and "**mean over tasks**" in report
-    for other in ("uniform", "ape", "matern", "manual"):
+    for other in ("uniform", "ape", "matern", "manual", "instructzero_selection"):
         line = next(x for x in report.splitlines() if x.startswith(f"| {other} |") and "/" in x)
         win, tie, loss = map(int, line.split("|")[2].split("/"))
         assert win + tie + loss == 2  # two tasks, one seed
     assert "reach uniform's final best" in report
+    curse = report.split("Winner's curse")[1]
+    for method in ("instructzero", "uniform", "instructzero_selection"):  # validation minus test, per method
+        cells = [r for r in rows if r["method"] == method]
+        gap = sum(float(r["validation_score"]) - float(r["test_score"]) for r in cells) / len(cells)
+        assert f"| {method} | {gap:+.3f} |" in curse
+    from instructzero.benchmark.config import cell_config
+    from instructzero.data.load import read_task
+    from instructzero.data.trivial import most_frequent_answer
+
+    answer, score = most_frequent_answer(read_task(cell_config(bench, "larger", "uniform", 0).task, 0))
+    assert f"| larger | {score:.3f} ({answer[:12]!r}) |" in report
     png = (out / "best_so_far.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "report:" in capsys.readouterr().out

@@ -56,3 +56,38 @@ def test_duplicates_of_evaluated_points_are_replaced():
     gaps = np.abs(rows[:, None] - rows[None]).max(-1) + np.eye(len(rows))
     assert gaps.min() > 1e-6
     np.testing.assert_array_equal(kept[2], candidates[2])
+
+
+def noisy_scores(p: np.ndarray, m: int = 20, seed: int = 0) -> np.ndarray:
+    """`n x m` 0/1 per-example scores, each right with the probability of `per_example_scores`' mean."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((len(p), m)) < per_example_scores(p).mean(1, keepdims=True)).astype(float)
+
+
+def test_binomial_noise_is_fixed_per_observation_from_the_counts():
+    from instructzero.search.bo import binomial_variance, fit_gp
+
+    x = sobol_design(12, 4, 0)
+    s = noisy_scores(x)
+    variance = binomial_variance(s)
+    k = s.sum(1)
+    np.testing.assert_allclose(variance, (k + 0.5) / 21 * (1 - (k + 0.5) / 21) / 20)
+    model = fit_gp(x, s.mean(1), s, "coupled", noise="binomial")
+    # The GP works on standardized targets: its fixed noise is the variance over the targets' variance.
+    np.testing.assert_allclose(model.likelihood.noise.detach().numpy(), variance / s.mean(1).var(ddof=1), rtol=1e-6)
+    learned = fit_gp(x, s.mean(1), s, "coupled")
+    assert learned.likelihood.noise.numel() == 1  # the paper's model: one fitted noise level
+
+
+def test_the_noise_aware_gp_finds_the_optimum_from_noisy_counts():
+    def search(strategy: str, seed: int) -> float:
+        x = sobol_design(8, 4, seed) if strategy == "bo" else uniform_design(8, 4, seed)
+        for r in range(4):
+            new = next_soft_prompts(x, noisy_scores(x, seed=seed), q=3, seed=seed * 100 + r, strategy=strategy,
+                                    kernel="matern", noise="binomial", num_restarts=2, raw_samples=64)  # fmt: skip
+            assert new.shape == (3, 4) and np.all(np.abs(new) <= 1)
+            x = np.concatenate([x, new])
+        return float(per_example_scores(x).mean(1).max())  # the true value of the best point found
+
+    bo, rnd = [search("bo", s) for s in range(3)], [search("uniform", s) for s in range(3)]
+    assert np.mean(bo) > np.mean(rnd) + 0.05, (bo, rnd)

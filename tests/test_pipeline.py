@@ -16,7 +16,7 @@ from instructzero.search.history import Candidates, History
 
 N_ROUNDS = 2
 STEPS = (
-    ["load_task", "sample_projection", "initial_design", "evaluate_on_test", "promote"]
+    ["load_task", "sample_projection", "initial_design", "select_instruction", "evaluate_on_test", "promote"]
     + [f"{s}_round_{r}" for r in range(N_ROUNDS + 1) for s in ("generate_instructions", "score_instructions", "update_gp")]
 )  # fmt: skip
 
@@ -37,6 +37,7 @@ def tiny_config(tiny_lm_dir, base_url, cache_path):
                      "cache_path": str(cache_path), "max_retries": 2, "retry_base_s": 0.01},
         "bo": {"n_init": 4, "n_rounds": N_ROUNDS, "q": 3, "num_restarts": 2, "raw_samples": 32},
         "evaluation": {"bootstrap_samples": 200},
+        "selection": {"enabled": True, "candidates": 3, "calls": 24, "max_examples": 12},
     })  # fmt: skip
 
 
@@ -63,6 +64,8 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
     assert result.best_instruction == reference.best_instruction
     assert result.test.score == reference.test.score and result.test.ci_low == reference.test.ci_low
     assert result.blackbox_calls == reference.blackbox_calls == calls_first_run
+    assert result.selection == reference.selection and result.selection.rungs  # the winner chosen on fresh examples
+    assert 0 < result.selection.cost.calls <= config.selection.calls
 
     # Every step of every round ran and left its artifacts in the lineage.
     run = Client().get_pipeline_run(run_id)
@@ -249,7 +252,8 @@ def test_ape_with_the_black_box_proposing_and_user_baselines_match_optimize(zenm
     assert result.blackbox_calls == reference.blackbox_calls == paid
     # The proposer's calls are black-box calls of the search, booked on its rounds.
     assert len(proposals) == config.max_instructions and all(r.body["temperature"] == 0.7 for r in proposals)
-    assert result.history.spend.calls == paid - result.test.spend.calls - sum(b.spend.calls for b in result.baselines)
+    assert result.history.spend.calls == paid - result.selection.cost.calls - result.test.spend.calls - sum(
+        b.spend.calls for b in result.baselines)
     assert [b.instruction for b in result.baselines] == baselines
     assert all(len(b.test.per_example) == 15 and len(b.validation_per_example) == 8 for b in result.baselines)
     assert [b.test.score for b in result.baselines] == [b.test.score for b in reference.baselines]

@@ -8,7 +8,7 @@ import steps.caching
 from steps.caching import import_closure
 
 STEP_MODULES = {"load_task", "sample_projection", "initial_design", "generate_instructions", "score_instructions",
-                "update_gp", "evaluate_on_test", "promote"}  # fmt: skip
+                "update_gp", "select_instruction", "evaluate_on_test", "promote"}  # fmt: skip
 
 
 def step_module(step_name: str) -> str:
@@ -90,5 +90,5 @@ def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store,
         # Rescored batches book their answers as cache hits, so the histories after them differ (GP steps rerun);
         # generation does not read the history unless the black box proposes.
         assert ran(scoring) == {f"{s}_round_{r}" for s in ("score_instructions", "update_gp") for r in range(3)} | {
-            "evaluate_on_test"}
+            "select_instruction", "evaluate_on_test"}
         assert len(server.requests) == paid  # the rerun scores came from the response cache

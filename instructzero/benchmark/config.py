@@ -21,6 +21,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "ape": {"bo": {"strategy": "ape"}},
     "matern": {"bo": {"strategy": "bo", "kernel": "matern"}},
     "manual": {},
+    "instructzero_selection": {"bo": {"strategy": "bo", "kernel": "coupled"}, "selection": {"enabled": True}},
 }
 REFERENCE = "instructzero"
 FIELDS = ["task", "method", "seed", "validation_score", "test_score", "test_ci_low", "test_ci_high", "calls",
@@ -45,6 +46,8 @@ class BenchmarkConfig(StrictModel):
     #: task with few examples).
     task_overrides: dict[str, dict[str, Any]] = {}
     output_dir: str = "benchmark-results"
+    #: The method the report compares every other one with (paired by task and seed).
+    reference: str = REFERENCE
 
 
 def load_benchmark_config(path: str | Path) -> BenchmarkConfig:
@@ -58,7 +61,7 @@ def load_benchmark_config(path: str | Path) -> BenchmarkConfig:
         config = BenchmarkConfig.model_validate(yaml.safe_load(path.read_text()) or {})
     except (ValidationError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: {str(exc).splitlines()[0]}. Fix the benchmark config.") from None
-    unknown = [m for m in config.methods if m not in METHODS and m not in config.variants]
+    unknown = [m for m in [*config.methods, config.reference] if m not in METHODS and m not in config.variants]
     if unknown:
         raise ConfigError(f"{path}: unknown method(s) {unknown}: use {sorted(METHODS)} or define them in variants.")
     if "manual" in config.methods and (missing := [t for t in config.tasks if not config.manual_instructions.get(t)]):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from instructzero.benchmark.config import REFERENCE, BenchmarkConfig
+from instructzero.benchmark.config import BenchmarkConfig
 from instructzero.benchmark.plots import plot_curves, read_curve
 
 
@@ -22,13 +22,33 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def _interval(values: list[float], cells: list[dict[str, Any]]) -> tuple[float, float, float]:
     """Mean with a 95% interval: Student-t over seeds, or the single cell's bootstrap interval."""
-    mean = float(np.mean(values))
     if len(values) == 1:
-        return mean, float(cells[0]["test_ci_low"]), float(cells[0]["test_ci_high"])
+        return float(values[0]), float(cells[0]["test_ci_low"]), float(cells[0]["test_ci_high"])
+    return _t_interval(values)
+
+
+def _t_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% Student-t interval of `values` (nan bounds for fewer than two)."""
+    mean = float(np.mean(values)) if values else float("nan")
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
     from scipy import stats
 
     half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
     return mean, mean - half, mean + half
+
+
+def _constant_answers(bench: BenchmarkConfig, tasks: list[str]) -> dict[str, tuple[str, float]]:
+    """Each task's most frequent answer and its test score (the first seed's split)."""
+    from instructzero.benchmark.config import cell_config
+    from instructzero.data.load import read_task
+    from instructzero.data.trivial import most_frequent_answer
+
+    found = {}
+    for task in tasks:
+        config = cell_config(bench, task, bench.methods[0], bench.seeds[0])
+        found[task] = most_frequent_answer(read_task(config.task, config.seed))
+    return found
 
 
 def _calls_to_reach(curve: list[list[float]], target: float) -> float | None:
@@ -42,9 +62,11 @@ def write_report(bench: BenchmarkConfig) -> Path:
     by = {(r["task"], r["method"], int(r["seed"])): r for r in rows}
     methods = [m for m in bench.methods if any(r["method"] == m for r in rows)]
     tasks = [t for t in bench.tasks if any(r["task"] == t for r in rows)]
+    reference = bench.reference
+    constant = _constant_answers(bench, tasks)
     lines = [
-        "| task | " + " | ".join(methods) + " |",
-        "|---|" + "---|" * len(methods),
+        "| task | constant answer | " + " | ".join(methods) + " |",
+        "|---|---|" + "---|" * len(methods),
     ]
     means: dict[str, list[float]] = {m: [] for m in methods}
     for task in tasks:
@@ -59,25 +81,32 @@ def write_report(bench: BenchmarkConfig) -> Path:
             means[method].append(mean)
             val = np.mean([float(r["validation_score"]) for r in found])
             cells.append(f"{mean:.3f} ({low:.2f}–{high:.2f}) · val {val:.3f}")
-        lines.append(f"| {task} | " + " | ".join(cells) + " |")
-    lines.append("| **mean over tasks** | " + " | ".join(
+        answer, score = constant[task]
+        lines.append(f"| {task} | {score:.3f} ({answer[:12]!r}) | " + " | ".join(cells) + " |")
+    lines.append(f"| **mean over tasks** | {np.mean([c[1] for c in constant.values()]):.3f} | " + " | ".join(
         f"**{np.mean(means[m]):.3f}**" if means[m] else "–" for m in methods) + " |")  # fmt: skip
     table = "\n".join(lines)
 
     wtl = []
-    if REFERENCE in methods:
-        for other in [m for m in methods if m != REFERENCE]:
-            pairs = [(float(by[(t, REFERENCE, s)]["test_score"]), float(by[(t, other, s)]["test_score"]))
-                     for t in tasks for s in bench.seeds if (t, REFERENCE, s) in by and (t, other, s) in by]  # fmt: skip
+    if reference in methods:
+        for other in [m for m in methods if m != reference]:
+            pairs = [(float(by[(t, reference, s)]["test_score"]), float(by[(t, other, s)]["test_score"]))
+                     for t in tasks for s in bench.seeds if (t, reference, s) in by and (t, other, s) in by]  # fmt: skip
             win = sum(a > b + 1e-9 for a, b in pairs)
             loss = sum(b > a + 1e-9 for a, b in pairs)
-            wtl.append(f"| {other} | {win} / {len(pairs) - win - loss} / {loss} | "
-                       f"{np.mean([a - b for a, b in pairs]) if pairs else float('nan'):+.3f} |")  # fmt: skip
+            mean, low, high = _t_interval([a - b for a, b in pairs])
+            wtl.append(f"| {other} | {win} / {len(pairs) - win - loss} / {loss} | {mean:+.3f} | "
+                       f"{low:+.3f} to {high:+.3f} |")  # fmt: skip
+    curse = []
+    for m in methods:
+        gaps = [float(r["validation_score"]) - float(r["test_score"]) for r in rows if r["method"] == m]
+        mean, low, high = _t_interval(gaps)
+        curse.append(f"| {m} | {mean:+.3f} | {low:+.3f} to {high:+.3f} | {len(gaps)} |")
     reach = []
-    if REFERENCE in methods and "uniform" in methods:
+    if reference in methods and "uniform" in methods:
         for t in tasks:
             for s in bench.seeds:
-                ours, theirs = read_curve(out, t, REFERENCE, s), read_curve(out, t, "uniform", s)
+                ours, theirs = read_curve(out, t, reference, s), read_curve(out, t, "uniform", s)
                 if ours is None or theirs is None or not theirs:
                     continue
                 target, spent = theirs[-1][1], theirs[-1][0]
@@ -87,15 +116,19 @@ def write_report(bench: BenchmarkConfig) -> Path:
     report = [
         "Test score per task: mean over seeds with a 95% interval (Student t over seeds; with one seed, the",
         "run's bootstrap interval over test examples), and the mean validation score of the picked instructions.",
+        "The constant answer is the test score of always giving the task's most frequent answer.",
         "",
         table,
     ]
     if wtl:
-        report += ["", f"{REFERENCE} against each method, paired by task and seed (test score):", "",
-                   "| versus | win / tie / loss | mean difference |", "|---|---|---|", *wtl]  # fmt: skip
+        report += ["", f"{reference} against each method, paired by task and seed (test score; 95% Student-t",
+                   "interval of the mean paired difference over tasks x seeds):", "",
+                   "| versus | win / tie / loss | mean difference | 95% interval |", "|---|---|---|---|", *wtl]  # fmt: skip
+    report += ["", "Winner's curse: the picked instruction's validation score minus its test score (mean over cells,",
+               "95% Student-t interval):", "", "| method | gap | 95% interval | cells |", "|---|---|---|---|", *curse]  # fmt: skip
     if reach:
-        report += ["", "Black-box calls InstructZero needed to reach uniform's final best validation score:", "",
-                   "| task | seed | uniform's final | uniform's calls | InstructZero's calls |", "|---|---|---|---|---|",
+        report += ["", f"Black-box calls {reference} needed to reach uniform's final best validation score:", "",
+                   f"| task | seed | uniform's final | uniform's calls | {reference}'s calls |", "|---|---|---|---|---|",
                    *reach]  # fmt: skip
     diversity = [f"| {m} | {np.mean([int(r['distinct']) / max(int(r['instructions']), 1) for r in rows if r['method'] == m]):.2f} "
                  f"| {np.mean([int(r['degenerate']) / max(int(r['instructions']), 1) for r in rows if r['method'] == m]):.2f} "

@@ -117,17 +117,27 @@ def describe_caps(max_calls: int | None, max_cost_usd: float | None) -> str:
     return " / ".join(c for c in caps if c) or "no cap"
 
 
-def held_back_calls(task: TaskData, *, n_validation: int, seed: int, n_baselines: int) -> int:
-    """Black-box calls held back from the search: the winner's test score and each baseline's validation
-    and test scores."""
+def held_back_calls(
+    task: TaskData, *, n_validation: int, seed: int, n_baselines: int, selection_calls: int = 0
+) -> int:
+    """Black-box calls held back from the search: the selection stage's, the winner's test score and each
+    baseline's validation and test scores."""
     n_test, m = len(task.test), len(task.validation_subset(n_validation, seed))
-    return n_test + n_baselines * (m + n_test)
+    return selection_calls + n_test + n_baselines * (m + n_test)
 
 
 def search_budget(
-    blackbox: BlackBoxConfig, task: TaskData, *, n_validation: int, seed: int, n_baselines: int, spent: Spend
+    blackbox: BlackBoxConfig,
+    task: TaskData,
+    *,
+    n_validation: int,
+    seed: int,
+    n_baselines: int,
+    spent: Spend,
+    selection_calls: int = 0,
 ) -> Budget:
     """The budget of the search's next black-box work: the run's caps, minus what it `spent`, minus the calls
-    held back for the test evaluation."""
-    reserve = held_back_calls(task, n_validation=n_validation, seed=seed, n_baselines=n_baselines)
+    held back for the selection stage and the test evaluation."""
+    reserve = held_back_calls(task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
+                              selection_calls=selection_calls)  # fmt: skip
     return Budget.for_run(blackbox, spent, reserve)

@@ -18,7 +18,7 @@ from instructzero.config.evaluation import EvaluationConfig
 from instructzero.config.kubernetes import KubernetesConfig, StepPodConfig
 from instructzero.config.registry import RecheckConfig, RegistryConfig, default_registry_model_name
 from instructzero.config.run import RunConfig, deep_merge, load_config, parse_config
-from instructzero.config.search import APEConfig, BOConfig
+from instructzero.config.search import APEConfig, BOConfig, SelectionConfig
 from instructzero.config.task import DataChecksConfig, TaskConfig
 from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
 
@@ -38,6 +38,7 @@ __all__ = [
     "RecheckConfig",
     "RegistryConfig",
     "RunConfig",
+    "SelectionConfig",
     "StepPodConfig",
     "StrictModel",
     "TaskConfig",

@@ -17,7 +17,7 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.evaluation import EvaluationConfig
 from instructzero.config.kubernetes import KubernetesConfig
 from instructzero.config.registry import RecheckConfig, RegistryConfig, default_registry_model_name
-from instructzero.config.search import APEConfig, BOConfig
+from instructzero.config.search import APEConfig, BOConfig, SelectionConfig
 from instructzero.config.task import TaskConfig
 from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
 from instructzero.errors import ConfigError
@@ -31,6 +31,7 @@ class RunConfig(StrictModel):
     blackbox: BlackBoxConfig = BlackBoxConfig()
     bo: BOConfig = BOConfig()
     ape: APEConfig = APEConfig()
+    selection: SelectionConfig = SelectionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
     recheck: RecheckConfig = RecheckConfig()

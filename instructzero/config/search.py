@@ -19,6 +19,9 @@ class BOConfig(StrictModel):
 
     strategy: Literal["bo", "uniform", "ape"] = "bo"
     kernel: Literal["coupled", "matern"] = "coupled"
+    #: Observation noise: `learned` (one homoscedastic noise level fitted by the GP, the paper's model) or
+    #: `binomial` (each score's own variance from its counts, p(1-p)/m, with qLogNoisyExpectedImprovement).
+    noise: Literal["learned", "binomial"] = "learned"
     n_init: int = Field(25, ge=2)
     n_rounds: int = Field(5, ge=0)
     #: Soft prompts proposed per round (BoTorch's q).
@@ -43,3 +46,23 @@ class APEConfig(StrictModel):
     proposer: Literal["whitebox", "blackbox"] = "whitebox"
     temperature: float = Field(1.0, gt=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class SelectionConfig(StrictModel):
+    """The selection stage: the winner is chosen on evidence, not on one noisy validation score.
+
+    After the search, the `candidates` best distinct instructions (by validation score) are
+    re-scored on examples the search never saw (validation examples outside its fixed subset;
+    never the test split), by successive halving: each rung spends an equal share of `calls`
+    on the survivors, all on the same fresh examples, and keeps the best 1/`eta` by pooled
+    evidence (search subset and selection examples together). Disabled, the winner is the
+    search's best validation score, as in the paper.
+    """
+
+    enabled: bool = False
+    candidates: int = Field(8, ge=2)
+    #: Black-box calls of the whole stage; held back from the search's budget under a cap.
+    calls: int = Field(240, ge=1)
+    #: Selection examples drawn at most (each rung uses fresh ones).
+    max_examples: int = Field(100, ge=1)
+    eta: int = Field(2, ge=2)

@@ -58,3 +58,11 @@ class TaskData(BaseModel):
         """The fixed validation subset: same examples, same order, for every instruction."""
         rng = random.Random(derive_seed(seed, "validation_subset"))
         return tuple(rng.sample(self.validation, min(m, len(self.validation))))
+
+    def selection_subset(self, m: int, k: int, seed: int) -> tuple[Example, ...]:
+        """Up to `k` validation examples outside the fixed validation subset of size `m` (the selection
+        stage's fresh evidence; the test split is never touched)."""
+        search = set(self.validation_subset(m, seed))
+        rest = [ex for ex in self.validation if ex not in search]
+        rng = random.Random(derive_seed(seed, "selection_subset"))
+        return tuple(rng.sample(rest, min(k, len(rest))))

@@ -44,9 +44,15 @@ def smollm2_location() -> tuple[Path, str]:
 
 
 def model_source(name: str, gguf_file: str | None = None) -> tuple[str, str | None]:
-    """(folder or Hub name, GGUF file or None) of a configured model."""
+    """(folder or Hub name, GGUF file or None) of a configured model: `smollm2`, a model of the install
+    catalog (:mod:`instructzero.models.catalog`), a local folder or a Hub name."""
+    from instructzero.models.catalog import CATALOG, require_installed
+
     if name == SMOLLM2:
         folder, gguf = smollm2_location()
+        return str(folder), gguf
+    if name in CATALOG:
+        folder, gguf = require_installed(name)
         return str(folder), gguf
     return name, gguf_file
 

@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 import torch
-from botorch.acquisition.logei import qLogExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.exceptions.errors import UnsupportedError
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
@@ -48,14 +48,30 @@ def uniform_design(n: int, d: int, seed: int) -> np.ndarray:
     return (torch.rand(n, d, generator=generator, dtype=_DTYPE) * 2 - 1).numpy()
 
 
-def fit_gp(soft_prompts: np.ndarray, targets: np.ndarray, scores: np.ndarray | None, kernel: str) -> SingleTaskGP:
+def binomial_variance(scores: np.ndarray) -> np.ndarray:
+    """`n` observation variances of the mean scores of `scores` (`n x m`, per-example scores in [0, 1]).
+
+    A mean of `m` examples is a binomial proportion (for graded metrics, treated as one): with the
+    add-one-half estimate p = (k + 0.5) / (m + 1), which keeps 0/m and m/m away from zero variance,
+    Var = p (1 - p) / m.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    m = scores.shape[-1]
+    p = (scores.sum(axis=-1) + 0.5) / (m + 1)
+    return p * (1 - p) / m
+
+
+def fit_gp(
+    soft_prompts: np.ndarray, targets: np.ndarray, scores: np.ndarray | None, kernel: str, noise: str = "learned"
+) -> SingleTaskGP:
     """Fit a ``SingleTaskGP`` by maximum marginal likelihood.
 
     Args:
         soft_prompts: `n x d` evaluated soft prompts in ``[-1, 1]^d``.
         targets: `n` validation scores H(p).
-        scores: `n x m` per-example scores (needed by the coupled kernel).
+        scores: `n x m` per-example scores (the coupled kernel and the binomial noise need them).
         kernel: ``coupled`` (instruction-coupled) or ``matern`` (ablation).
+        noise: ``learned`` (homoscedastic, fitted) or ``binomial`` (fixed per observation: :func:`binomial_variance`).
     """
     train_x = _to_unit(soft_prompts)
     train_y = torch.as_tensor(targets, dtype=_DTYPE).reshape(-1, 1)
@@ -65,7 +81,13 @@ def fit_gp(soft_prompts: np.ndarray, targets: np.ndarray, scores: np.ndarray | N
         covar = coupled_kernel(train_x, torch.as_tensor(scores, dtype=_DTYPE))
     else:
         covar = matern_kernel(train_x.shape[-1])
-    model = SingleTaskGP(train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1))
+    train_yvar = None
+    if noise == "binomial":
+        if scores is None:
+            raise UnsupportedError("binomial noise needs per-example scores (`n x m`), got None")
+        train_yvar = torch.as_tensor(binomial_variance(scores), dtype=_DTYPE).reshape(-1, 1)
+    model = SingleTaskGP(train_x, train_y, train_Yvar=train_yvar, covar_module=covar,
+                         outcome_transform=Standardize(m=1))  # fmt: skip
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizationWarning)
@@ -83,11 +105,16 @@ def maximize_acquisition(
     num_restarts: int = 8,
     raw_samples: int = 256,
     sequential: bool = False,
+    noisy: bool = False,
 ) -> np.ndarray:
-    """`q x d` new soft prompts maximizing qLogEI, none duplicating `evaluated` (`n x d`)."""
+    """`q x d` new soft prompts maximizing qLogEI (with `noisy`: qLogNEI, which integrates over the noisy
+    incumbent instead of trusting `best_f`), none duplicating `evaluated` (`n x d`)."""
     d = evaluated.shape[-1]
     bounds = torch.stack([torch.zeros(d, dtype=_DTYPE), torch.ones(d, dtype=_DTYPE)])
-    acquisition = qLogExpectedImprovement(model, best_f=best_f)
+    if noisy:
+        acquisition = qLogNoisyExpectedImprovement(model, X_baseline=_to_unit(evaluated), prune_baseline=True)
+    else:
+        acquisition = qLogExpectedImprovement(model, best_f=best_f)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizationWarning)
         candidates, _ = optimize_acqf(
@@ -104,6 +131,7 @@ def next_soft_prompts(
     seed: int,
     strategy: str = "bo",
     kernel: str = "coupled",
+    noise: str = "learned",
     num_restarts: int = 8,
     raw_samples: int = 256,
     sequential: bool = False,
@@ -116,6 +144,7 @@ def next_soft_prompts(
         seed: Seed of this round; fitting and acquisition optimization are deterministic given it.
         strategy: ``bo``; ``uniform`` (the random-search baseline) and ``ape`` (whose rows only
             seed its candidates) draw i.i.d. uniform points without a model.
+        noise: ``learned`` or ``binomial`` (see :func:`fit_gp`).
         sequential: greedy sequential q-batch optimization instead of a joint one.
     """
     d = soft_prompts.shape[-1]
@@ -124,9 +153,9 @@ def next_soft_prompts(
     targets = scores.mean(axis=1)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = fit_gp(soft_prompts, targets, scores, kernel)
+        model = fit_gp(soft_prompts, targets, scores, kernel, noise)
         return maximize_acquisition(model, soft_prompts, float(targets.max()), q=q, seed=seed, num_restarts=num_restarts,
-                                    raw_samples=raw_samples, sequential=sequential)  # fmt: skip
+                                    raw_samples=raw_samples, sequential=sequential, noisy=noise == "binomial")  # fmt: skip
 
 
 def _to_unit(points: np.ndarray) -> Tensor:

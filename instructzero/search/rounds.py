@@ -51,6 +51,7 @@ def advance(
         seed=derive_seed(seed, "bo", next_round),
         strategy=bo.strategy,
         kernel=bo.kernel,
+        noise=bo.noise,
         num_restarts=bo.num_restarts,
         raw_samples=bo.raw_samples,
         sequential=bo.sequential,

@@ -1,0 +1,98 @@
+"""Seconds per black-box call of Qwen2.5-Coder-0.5B: in-process (transformers, fp32) against llama.cpp's
+OpenAI-compatible server running the quantized GGUF directly (the production shape of a black box).
+
+Both answer the same zero-shot prompts (an instruction, a task's validation inputs) greedily with the same
+`max_tokens`, from empty response caches, and the script prints the answers' agreement and each one's score.
+
+    make setup-qwen setup-llama-server
+    .venv/bin/python benchmarks/bench_qwen_blackbox.py [--task antonyms] [--examples 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from servers import free_port  # noqa: E402
+
+from instructzero.blackbox.backends.local import LocalBackend  # noqa: E402
+from instructzero.blackbox.backends.openai_compatible import OpenAICompatibleBackend  # noqa: E402
+from instructzero.blackbox.cache import ResponseCache  # noqa: E402
+from instructzero.blackbox.caller import BlackBoxCaller  # noqa: E402
+from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
+from instructzero.config.task import TaskConfig  # noqa: E402
+from instructzero.data.load import read_task  # noqa: E402
+from instructzero.models.catalog import CATALOG, require_installed  # noqa: E402
+
+MODEL = "qwen2.5-coder-0.5b"
+INSTRUCTION = {"antonyms": "Write the antonym of the word. Reply with only the answer.",
+               "larger_animal": "Write the larger of the two animals. Reply with only the answer."}  # fmt: skip
+
+
+def serve(gguf: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    python = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
+    port = free_port()
+    process = subprocess.Popen(
+        [python, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL, "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--verbose", "false"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
+            return process, base_url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit(f"llama.cpp server did not start: {process.stderr.read()[-2000:]}") from None
+            time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="antonyms", choices=sorted(INSTRUCTION))
+    parser.add_argument("--examples", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    args = parser.parse_args()
+    folder, gguf = require_installed(MODEL)
+    task = read_task(TaskConfig(source="instruction_induction", name=args.task), seed=0)
+    examples = task.validation_subset(args.examples, seed=0)
+    instruction = INSTRUCTION[args.task]
+
+    def timed(backend, label: str):
+        start = time.perf_counter()
+        report = score_zero_shot(BlackBoxCaller(backend, ResponseCache()), [instruction], examples, task.metric)
+        seconds = time.perf_counter() - start
+        print(f"{label:<34} {seconds / len(examples):6.2f} s/call  ({seconds:.1f} s for {len(examples)} calls), "
+              f"score {report.means[0]:.3f}")  # fmt: skip
+        return report.answers[0]
+
+    print(f"{CATALOG[MODEL].upstream}; task {args.task}; {len(examples)} validation examples; {args.threads} threads")
+    process, base_url = serve(folder / gguf, args.threads)
+    try:
+        served = timed(OpenAICompatibleBackend(base_url, MODEL, api_key_env=None, max_tokens=args.max_tokens,
+                                               max_concurrency=1), "llama.cpp server (Q4_K_M GGUF)")  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    local = LocalBackend(MODEL, max_tokens=args.max_tokens, batch_size=8, use_chat_template=True)
+    local.lm  # the model load (GGUF -> safetensors once, then fp32) is not what is timed
+    in_process = timed(local, "in-process transformers (fp32)")
+    agree = sum(a.strip() == b.strip() for a, b in zip(served, in_process))
+    print(f"identical answers: {agree} of {len(examples)}")
+
+
+if __name__ == "__main__":
+    main()

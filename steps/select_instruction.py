@@ -1,0 +1,37 @@
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from instructzero.blackbox.accounting import search_budget
+from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.config.search import SelectionConfig
+from instructzero.data.task import TaskData
+from instructzero.result import Selection
+from instructzero.search.history import History
+from instructzero.selection import select_winner
+from steps.caching import follows_imports
+from steps.names import SELECTION
+from steps.response_cache import step_caller
+
+
+@step(cache_policy=follows_imports(__name__))
+def select_instruction(
+    blackbox: BlackBoxConfig,
+    selection: SelectionConfig,
+    n_validation: int,
+    n_baselines: int,
+    seed: int,
+    task: TaskData,
+    history: History,
+) -> Annotated[Selection, SELECTION]:
+    """Choose the winner: successive halving of the search's best distinct instructions on fresh validation
+    examples (disabled: the best validation score, at no cost)."""
+    budget = search_budget(blackbox, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
+                           spent=history.spend)  # fmt: skip
+    examples = task.selection_subset(n_validation, selection.max_examples, seed)
+    with step_caller(blackbox) as caller:
+        chosen = select_winner(caller, history, examples=examples, metric=task.metric, config=selection,
+                               budget=budget)  # fmt: skip
+    log_metadata(metadata={**chosen.cost.as_metadata(), "candidates": len(chosen.candidates),
+                           "rungs": len(chosen.rungs)})  # fmt: skip
+    return chosen
