@@ -1,4 +1,5 @@
-"""Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores."""
+"""Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores, and the
+real servers (S3, ZenML, an emulated Kubernetes) started once per session -- once per worker under xdist."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 
 
+def _shared_temp(tmp_path_factory) -> Path:
+    """A folder all xdist workers of this run share (the parent of their own base temp folders)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def _reset_zenml() -> None:
     """Forget ZenML's process-wide state so the next access reads ZENML_CONFIG_PATH afresh."""
     from zenml.client import Client
@@ -70,6 +77,7 @@ def _reset_zenml() -> None:
 @pytest.fixture(scope="session")
 def zenml_template(tmp_path_factory) -> Path:
     """One initialized ZenML store per session; tests get copies, not fresh inits."""
+    from filelock import FileLock
     from zenml.client import Client
 
     path = tmp_path_factory.mktemp("zenml-template")
@@ -77,8 +85,10 @@ def zenml_template(tmp_path_factory) -> Path:
     os.environ["ZENML_CONFIG_PATH"] = str(path)
     _reset_zenml()
     Client().active_stack_model  # creates the database, default project and stack
-    if not (REPO / ".zen").is_dir():
-        Client.initialize(REPO)
+    # xdist workers share the checkout: one of them creates its `.zen`, the others wait and see it.
+    with FileLock(str(_shared_temp(tmp_path_factory) / "zen-repo-init.lock")):
+        if not (REPO / ".zen").is_dir():
+            Client.initialize(REPO)
     _reset_zenml()
     if old is None:
         del os.environ["ZENML_CONFIG_PATH"]
@@ -100,3 +110,54 @@ def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
     _reset_zenml()
     yield target
     _reset_zenml()
+
+
+# --------------------------------------------------------------------------
+# Servers shared by the whole session (each xdist worker that needs one starts its own).
+# Users keep apart by name -- their own bucket, stack, namespace objects -- and a test that
+# stops or breaks a server (marked `own_server`) starts a private one instead.
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS (S3) on 127.0.0.1; each user creates its own bucket with `ensure_bucket`."""
+    from servers import SeaweedFS
+
+    server = SeaweedFS(data_dir=tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory):
+    """One ZenML server (SQLite store, no auth) on 127.0.0.1."""
+    from servers import ZenMLServer
+
+    server = ZenMLServer(base_dir=tmp_path_factory.mktemp("zenml-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s_emulator(tmp_path_factory):
+    """One emulated Kubernetes: kmock (API + kubeconfig, namespace `zenml`) and the test kubelet running its pods.
+
+    Pods find this checkout's packages first on their path, as the step image has the project installed
+    (Dockerfile). Without it, an editable install of another checkout in this Python would serve the
+    orchestrator pod (which downloads no code) and every import before a step pod's code download.
+    """
+    from k8s_emulation import KMockServer, TestKubelet
+
+    root = tmp_path_factory.mktemp("k8s-emulator")
+    kmock = KMockServer(work_dir=root / "kmock", namespace="zenml").start()
+    try:
+        kubelet = TestKubelet(kmock.url, kmock.kubeconfig_path, root / "kubelet", kmock.pod_log_dir,
+                              extra_env={"ZENML_ANALYTICS_OPT_IN": "false"},
+                              extra_pythonpath=(str(REPO),)).start()  # fmt: skip
+    except BaseException:
+        kmock.stop()
+        raise
+    yield kmock, kubelet
+    kubelet.stop()
+    kmock.stop()
