@@ -1,5 +1,5 @@
 """Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores, and the
-real servers (S3, ZenML, an emulated Kubernetes) started once per session -- once per worker under xdist."""
+real servers (S3, ZenML, an emulated Kubernetes) started once per session."""
 
 from __future__ import annotations
 
@@ -55,12 +55,6 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 
 
-def _shared_temp(tmp_path_factory) -> Path:
-    """A folder all xdist workers of this run share (the parent of their own base temp folders)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 def _reset_zenml() -> None:
     """Forget ZenML's process-wide state so the next access reads ZENML_CONFIG_PATH afresh."""
     from zenml.client import Client
@@ -77,7 +71,6 @@ def _reset_zenml() -> None:
 @pytest.fixture(scope="session")
 def zenml_template(tmp_path_factory) -> Path:
     """One initialized ZenML store per session; tests get copies, not fresh inits."""
-    from filelock import FileLock
     from zenml.client import Client
 
     path = tmp_path_factory.mktemp("zenml-template")
@@ -85,10 +78,8 @@ def zenml_template(tmp_path_factory) -> Path:
     os.environ["ZENML_CONFIG_PATH"] = str(path)
     _reset_zenml()
     Client().active_stack_model  # creates the database, default project and stack
-    # xdist workers share the checkout: one of them creates its `.zen`, the others wait and see it.
-    with FileLock(str(_shared_temp(tmp_path_factory) / "zen-repo-init.lock")):
-        if not (REPO / ".zen").is_dir():
-            Client.initialize(REPO)
+    if not (REPO / ".zen").is_dir():
+        Client.initialize(REPO)
     _reset_zenml()
     if old is None:
         del os.environ["ZENML_CONFIG_PATH"]
@@ -113,7 +104,7 @@ def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
 
 
 # --------------------------------------------------------------------------
-# Servers shared by the whole session (each xdist worker that needs one starts its own).
+# Servers shared by the whole session.
 # Users keep apart by name -- their own bucket, stack, namespace objects -- and a test that
 # stops or breaks a server (marked `own_server`) starts a private one instead.
 # --------------------------------------------------------------------------
