@@ -104,7 +104,7 @@ def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
 
 
 # --------------------------------------------------------------------------
-# Servers shared by the whole session.
+# Servers shared by the whole session (S3, ZenML: idle, they cost nothing) or a module (the cluster).
 # Users keep apart by name -- their own bucket, stack, namespace objects -- and a test that
 # stops or breaks a server (marked `own_server`) starts a private one instead.
 # --------------------------------------------------------------------------
@@ -130,9 +130,12 @@ def zenml_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def k8s_emulator(tmp_path_factory):
-    """One emulated Kubernetes: kmock (API + kubeconfig, namespace `zenml`) and the test kubelet running its pods.
+    """An emulated Kubernetes: kmock (API + kubeconfig, namespace `zenml`) and the test kubelet running its pods.
+
+    Per module, not per session: the kubelet lists every pod and Job every 0.3 s, and kmock answering
+    that costs about half a core even when nothing runs -- left up, it would slow every later test.
 
     Pods find this checkout's packages first on their path, as the step image has the project installed
     (Dockerfile). Without it, an editable install of another checkout in this Python would serve the
