@@ -1,4 +1,5 @@
-"""Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores."""
+"""Shared fixtures: the packaged benchmark data, a tiny random-weight model, isolated ZenML stores, and the
+real servers (S3, ZenML, an emulated Kubernetes) started once per session."""
 
 from __future__ import annotations
 
@@ -100,3 +101,57 @@ def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
     _reset_zenml()
     yield target
     _reset_zenml()
+
+
+# --------------------------------------------------------------------------
+# Servers shared by the whole session (S3, ZenML: idle, they cost nothing) or a module (the cluster).
+# Users keep apart by name -- their own bucket, stack, namespace objects -- and a test that
+# stops or breaks a server (marked `own_server`) starts a private one instead.
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS (S3) on 127.0.0.1; each user creates its own bucket with `ensure_bucket`."""
+    from servers import SeaweedFS
+
+    server = SeaweedFS(data_dir=tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory):
+    """One ZenML server (SQLite store, no auth) on 127.0.0.1."""
+    from servers import ZenMLServer
+
+    server = ZenMLServer(base_dir=tmp_path_factory.mktemp("zenml-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def k8s_emulator(tmp_path_factory):
+    """An emulated Kubernetes: kmock (API + kubeconfig, namespace `zenml`) and the test kubelet running its pods.
+
+    Per module, not per session: the kubelet lists every pod and Job every 0.3 s, and kmock answering
+    that costs about half a core even when nothing runs -- left up, it would slow every later test.
+
+    Pods find this checkout's packages first on their path, as the step image has the project installed
+    (Dockerfile). Without it, an editable install of another checkout in this Python would serve the
+    orchestrator pod (which downloads no code) and every import before a step pod's code download.
+    """
+    from k8s_emulation import KMockServer, TestKubelet
+
+    root = tmp_path_factory.mktemp("k8s-emulator")
+    kmock = KMockServer(work_dir=root / "kmock", namespace="zenml").start()
+    try:
+        kubelet = TestKubelet(kmock.url, kmock.kubeconfig_path, root / "kubelet", kmock.pod_log_dir,
+                              extra_env={"ZENML_ANALYTICS_OPT_IN": "false"},
+                              extra_pythonpath=(str(REPO),)).start()  # fmt: skip
+    except BaseException:
+        kmock.stop()
+        raise
+    yield kmock, kubelet
+    kubelet.stop()
+    kmock.stop()

@@ -410,7 +410,7 @@ class KMockServer:
     def start(self, timeout: float = 30.0) -> "KMockServer":
         import urllib.request
 
-        from servers import _spawn, free_port, wait_until
+        from servers import free_port, start_process
 
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pod_log_dir.mkdir(parents=True, exist_ok=True)
@@ -418,19 +418,16 @@ class KMockServer:
         argv = [sys.executable, str(Path(__file__).resolve()), "serve-kmock",
                 "--host", self.host, "--port", str(self.port),
                 "--pod-log-dir", str(self.pod_log_dir)]
-        t0 = time.monotonic()
-        self.process = _spawn("kmock", argv, dict(os.environ), self.work_dir, self.work_dir / "kmock.log")
 
         def ready() -> bool:
             with urllib.request.urlopen(f"{self.url}/version", timeout=2) as r:
                 return r.status == 200
 
-        try:
-            wait_until(ready, timeout, 0.1, f"kmock on :{self.port}", alive=self.process.alive)
-        except Exception:
-            tail = self.process.log_tail()
-            self.stop()
-            raise RuntimeError(f"kmock failed to start; log tail:\n{tail}")
+        t0 = time.monotonic()
+        self.process = start_process(
+            "kmock", argv, env=dict(os.environ), cwd=self.work_dir, log_path=self.work_dir / "kmock.log",
+            ready=ready, what=f"kmock on :{self.port}", timeout=timeout, interval=0.1, grace=10,
+        )
         self.startup_seconds = time.monotonic() - t0
         self.kubeconfig_path = write_kubeconfig(self.work_dir / "kubeconfig", self.url,
                                                 self.context, self.namespace)
@@ -867,16 +864,9 @@ class TestKubelet:
 
     def _terminate(self, rp: _RunningPod) -> None:
         """SIGTERM the pod process by PID, wait the grace period, then SIGKILL."""
-        if rp.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(rp.popen.pid, signal.SIGTERM)
-            try:
-                rp.popen.wait(timeout=rp.grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(rp.popen.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    rp.popen.wait(timeout=5)
+        from servers import terminate
+
+        terminate(rp.popen, rp.grace, kill_wait=5)
         with contextlib.suppress(Exception):
             rp.log_file.close()
         self.finished[(rp.namespace, rp.name)] = rp.popen.returncode if rp.popen.returncode is not None else -9

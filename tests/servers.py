@@ -89,6 +89,24 @@ def wait_until(
         time.sleep(interval)
 
 
+def terminate(popen: subprocess.Popen, grace: float, kill_wait: float = 10.0) -> Optional[int]:
+    """Stop one process by its PID: SIGTERM, wait up to ``grace`` s, then SIGKILL.
+
+    Returns its exit code (None if even SIGKILL did not end it within ``kill_wait`` s).
+    """
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(popen.pid, signal.SIGTERM)
+        try:
+            popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=kill_wait)
+    return popen.returncode
+
+
 @dataclass
 class ManagedProcess:
     """A subprocess we started; stopped by its PID only."""
@@ -107,15 +125,7 @@ class ManagedProcess:
 
     def stop(self, grace: float = 10.0) -> Optional[int]:
         """SIGTERM the PID, wait up to ``grace`` s, then SIGKILL. Returns rc."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
+        terminate(self.popen, grace)
         if self._log_file is not None:
             with contextlib.suppress(Exception):
                 self._log_file.close()  # type: ignore[attr-defined]
@@ -140,6 +150,39 @@ def _spawn(name: str, argv: List[str], env: Dict[str, str], cwd: Path, log_path:
         stderr=subprocess.STDOUT,
     )
     return ManagedProcess(name=name, popen=popen, log_path=log_path, _log_file=log_file)
+
+
+def start_process(
+    name: str,
+    argv: List[str],
+    *,
+    env: Dict[str, str],
+    cwd: Path,
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    interval: float = 0.2,
+    grace: float = 10.0,
+    cleanup: Optional[Callable[[], None]] = None,
+) -> ManagedProcess:
+    """Spawn ``argv`` (output to ``log_path``) and wait until ``ready()`` is true.
+
+    The one start-and-wait used by every server here. The wait is bounded by
+    ``timeout`` and ends early if the process dies. On failure the process is
+    stopped by its PID (SIGTERM, then SIGKILL after ``grace`` s), ``cleanup``
+    runs, and ``RuntimeError`` carries the reason and the log's tail.
+    """
+    process = _spawn(name, argv, env, cwd, log_path)
+    try:
+        wait_until(ready, timeout, interval, what, alive=process.alive)
+    except Exception as e:  # noqa: BLE001 - any failure: stop it and show its log
+        tail = process.log_tail()
+        process.stop(grace=grace)
+        if cleanup is not None:
+            cleanup()
+        raise RuntimeError(f"{name} failed to start ({e}); log tail:\n{tail}") from None
+    return process
 
 
 def _clean_env(extra: Dict[str, str]) -> Dict[str, str]:
@@ -202,6 +245,14 @@ class SeaweedFS:
             region_name="us-east-1",
         )
 
+    def ensure_bucket(self, bucket: str, client=None) -> None:
+        """Create ``bucket`` unless it is already ours (e.g. a retry after a lost answer)."""
+        client = client or self.boto3_client()
+        try:
+            client.create_bucket(Bucket=bucket)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+
     def start(self, timeout: float = 60.0) -> "SeaweedFS":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # weed mini starts master, volume, filer, S3 and an admin server; each
@@ -232,29 +283,31 @@ class SeaweedFS:
         }
         env["AWS_ACCESS_KEY_ID"] = self.access_key
         env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
-        t0 = time.monotonic()
-        self.process = _spawn("seaweedfs", argv, env, self.data_dir, self.data_dir / "weed.log")
         client = self.boto3_client()
+        missing = list(self.buckets)
 
-        def ready() -> bool:
+        def ready() -> bool:  # S3 answers authenticated requests and our buckets exist
             client.list_buckets()
+            while missing:
+                self.ensure_bucket(missing[0], client)
+                missing.pop(0)
             return True
 
-        try:
-            wait_until(ready, timeout, 0.2, f"SeaweedFS S3 on :{s3}", alive=self.process.alive)
-            for bucket in self.buckets:
-                wait_until(lambda b=bucket: bool(client.create_bucket(Bucket=b)), 15, 0.3,
-                           f"bucket {bucket}")
-        except Exception:
-            tail = self.process.log_tail()
-            self.stop()
-            raise RuntimeError(f"SeaweedFS failed to start; log tail:\n{tail}")
+        t0 = time.monotonic()
+        self.process = start_process(
+            "SeaweedFS", argv, env=env, cwd=self.data_dir, log_path=self.data_dir / "weed.log", ready=ready,
+            what=f"SeaweedFS S3 on :{s3} with buckets {self.buckets}", timeout=timeout, interval=0.2, grace=15,
+            cleanup=self._remove_sockets,
+        )
         self.startup_seconds = time.monotonic() - t0
         return self
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(grace=15)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
         # The admin gRPC socket has no flag; remove the one for *our* port.
         for port in getattr(self, "_ports", []):
             for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
@@ -311,19 +364,15 @@ class ZenMLServer:
             "--log-level", "warning", "--no-server-header",
             # One worker, no reload: a single PID to stop.
         ]
-        t0 = time.monotonic()
-        self.process = _spawn("zenml-server", argv, env, self.base_dir, self.base_dir / "server.log")
-
         def ready() -> bool:
             with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
                 return r.status == 200
 
-        try:
-            wait_until(ready, timeout, 0.3, f"ZenML server on :{self.port}", alive=self.process.alive)
-        except Exception:
-            tail = self.process.log_tail()
-            self.stop()
-            raise RuntimeError(f"ZenML server failed to start; log tail:\n{tail}")
+        t0 = time.monotonic()
+        self.process = start_process(
+            "ZenML server", argv, env=env, cwd=self.base_dir, log_path=self.base_dir / "server.log", ready=ready,
+            what=f"ZenML server on :{self.port}", timeout=timeout, interval=0.3, grace=15,
+        )
         self.startup_seconds = time.monotonic() - t0
         return self
 

@@ -70,7 +70,14 @@ def write_tiny_config(folder: Path, tiny_lm_dir: Path) -> Path:
     return config
 
 
+@pytest.fixture
+def outside_the_checkout(monkeypatch):
+    """No checkout on PYTHONPATH (as the test runs may set): the scratch venv must import the wheel's packages."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("outside_the_checkout")
 def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_checkout(tmp_path, tiny_lm_dir):
     wheels = tmp_path / "wheels"
     subprocess.run([PY, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(REPO)],

