@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from servers import free_port  # noqa: E402
+from servers import free_port, start_process  # noqa: E402
 
 from instructzero.blackbox.backends.local import LocalBackend  # noqa: E402
 from instructzero.blackbox.backends.openai_compatible import OpenAICompatibleBackend  # noqa: E402
@@ -38,25 +38,24 @@ INSTRUCTION = {"antonyms": "Write the antonym of the word. Reply with only the a
                "larger_animal": "Write the larger of the two animals. Reply with only the answer."}  # fmt: skip
 
 
-def serve(gguf: Path, threads: int) -> tuple[subprocess.Popen, str]:
+def serve(gguf: Path, threads: int, logs: Path):
+    """llama.cpp's server on the GGUF (the tests' start-and-wait: bounded, stopped by PID)."""
     python = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
     port = free_port()
-    process = subprocess.Popen(
+    base_url = f"http://127.0.0.1:{port}/v1"
+
+    def ready() -> bool:
+        urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
+        return True
+
+    process = start_process(
+        "llama.cpp server",
         [python, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL, "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--verbose", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ), cwd=logs, log_path=logs / "server.log", ready=ready,
+        what=f"llama.cpp server on :{port}", timeout=180, interval=0.5, grace=30,
     )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
-            return process, base_url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit(f"llama.cpp server did not start: {process.stderr.read()[-2000:]}") from None
-            time.sleep(0.5)
+    return process, base_url
 
 
 def main() -> None:
@@ -80,13 +79,13 @@ def main() -> None:
         return report.answers[0]
 
     print(f"{CATALOG[MODEL].upstream}; task {args.task}; {len(examples)} validation examples; {args.threads} threads")
-    process, base_url = serve(folder / gguf, args.threads)
-    try:
-        served = timed(OpenAICompatibleBackend(base_url, MODEL, api_key_env=None, max_tokens=args.max_tokens,
-                                               max_concurrency=1), "llama.cpp server (Q4_K_M GGUF)")  # fmt: skip
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as logs:
+        process, base_url = serve(folder / gguf, args.threads, Path(logs))
+        try:
+            served = timed(OpenAICompatibleBackend(base_url, MODEL, api_key_env=None, max_tokens=args.max_tokens,
+                                                   max_concurrency=1), "llama.cpp server (Q4_K_M GGUF)")  # fmt: skip
+        finally:
+            process.stop(grace=30)
     local = LocalBackend(MODEL, max_tokens=args.max_tokens, batch_size=8, use_chat_template=True)
     local.lm  # the model load (GGUF -> safetensors once, then fp32) is not what is timed
     in_process = timed(local, "in-process transformers (fp32)")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -80,6 +81,9 @@ def outside_the_checkout(monkeypatch):
 @pytest.mark.usefixtures("outside_the_checkout")
 def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_checkout(tmp_path, tiny_lm_dir):
     wheels = tmp_path / "wheels"
+    # setuptools stages a wheel in <checkout>/build/ and never deletes files there: a module moved since an
+    # earlier build would ship twice. The folder is a git-ignored by-product; start it afresh.
+    shutil.rmtree(REPO / "build", ignore_errors=True)
     subprocess.run([PY, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(REPO)],
                    check=True, capture_output=True, timeout=300)  # fmt: skip
     (wheel,) = wheels.glob("instructzero-*.whl")
