@@ -26,10 +26,6 @@ API_KEY = "sk-from-a-kubernetes-secret"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
-# Every test here shares the module's stack, and the last one checks what the others created: one worker.
-pytestmark = pytest.mark.xdist_group("kubernetes")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, s3_server, zenml_server, k8s_emulator):
     """The session's SeaweedFS (this module's bucket), ZenML server and kmock + test kubelet, with the stack registered."""
