@@ -45,21 +45,7 @@ def cluster(tmp_path_factory, s3_server, zenml_server, k8s_emulator):
     registered = instructzero(cluster, *register_stack_argv(cluster))
     assert registered.returncode == 0, registered.stderr[-2000:]
     assert "created stack instructzero-k8s" in registered.stdout
-    poll_pods_faster(server.url)
     return cluster
-
-
-def poll_pods_faster(server_url: str, seconds: float = 0.5) -> None:
-    """The orchestrator checks its step Jobs every `seconds` instead of ZenML's 3 s: the same runs, less waiting.
-
-    Set on the registered orchestrator component (a setting's default), as `zenml orchestrator update` would;
-    `stack register` merges its own keys into the configuration and keeps this one.
-    """
-    api = f"{server_url}/api/v1/components"
-    (component,) = requests.get(api, params={"name": "instructzero-k8s-orchestrator", "hydrate": True},
-                                timeout=30).json()["items"]  # fmt: skip
-    configuration = {**component["metadata"]["configuration"], "job_monitoring_interval": seconds}
-    requests.put(f"{api}/{component['id']}", json={"configuration": configuration}, timeout=30).raise_for_status()
 
 
 def register_stack_argv(cluster) -> list[str]:
