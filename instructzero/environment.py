@@ -9,6 +9,7 @@ since every model load passes `local_files_only` (:func:`hub_offline`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 #: Offline and quiet by default: no model hub, no analytics; tokenizers do not fork thread pools.
 DEFAULTS = {
@@ -23,6 +24,11 @@ def apply_defaults() -> None:
     """Set each default the environment does not already set."""
     for name, value in DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+def cache_dir() -> Path:
+    """Where converted models live: `$INSTRUCTZERO_CACHE_DIR`, else `~/.cache/instructzero`."""
+    return Path(os.environ.get("INSTRUCTZERO_CACHE_DIR", Path.home() / ".cache" / "instructzero"))
 
 
 def hub_offline() -> bool:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from instructzero.environment import cache_dir
 from instructzero.errors import ModelLoadError
 
 #: The 4 bytes every GGUF file starts with.
@@ -57,8 +58,6 @@ CATALOG: dict[str, ShippedModel] = {QWEN25_CODER_05B.name: QWEN25_CODER_05B}
 
 
 def models_dir() -> Path:
-    from instructzero.models.files import cache_dir
-
     return cache_dir() / "models"
 
 

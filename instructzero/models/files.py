@@ -11,21 +11,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from pathlib import Path
 
-from instructzero.environment import hub_offline
+from instructzero.environment import cache_dir, hub_offline
 from instructzero.errors import ModelLoadError
 
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Names of the input-embedding matrix in common checkpoint layouts (Llama/Mistral/Qwen, GPT-2, BLOOM, GPT-NeoX).
 _EMBEDDING_KEYS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "embed_in.weight")
-
-
-def cache_dir() -> Path:
-    """Where converted models live: `$INSTRUCTZERO_CACHE_DIR`, else `~/.cache/instructzero`."""
-    return Path(os.environ.get("INSTRUCTZERO_CACHE_DIR", Path.home() / ".cache" / "instructzero"))
 
 
 def smollm2_location() -> tuple[Path, str]:
