@@ -69,7 +69,7 @@ class Selection(BaseModel):
     rungs: list[list[int]] = []
     winner: int = 0
     #: What the stage's black-box calls cost (`Spend` fields).
-    spend: dict[str, float] = {}
+    spend: dict[str, int | float] = {}
 
     @property
     def winner_instruction(self) -> str:
@@ -83,7 +83,7 @@ class Selection(BaseModel):
 
     @property
     def cost(self) -> Spend:
-        return Spend(**{k: type(getattr(Spend(), k))(v) for k, v in self.spend.items()})
+        return Spend(**self.spend)
 
     def describe(self) -> str:
         if not self.rungs:

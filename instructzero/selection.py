@@ -44,7 +44,9 @@ def distinct_candidates(history: History, k: int) -> tuple[list[str], list[float
 
 
 def no_selection(history: History) -> Selection:
-    """The paper's rule: the search's best validation score wins."""
+    """The paper's rule: the search's best validation score wins (no candidate when nothing was scored)."""
+    if not history.instructions:
+        return Selection(candidates=[], validation_scores=[], validation_n=0)
     return Selection(candidates=[history.best_instruction], validation_scores=[history.best_score],
                      validation_n=int(history.scores.shape[1]))  # fmt: skip
 
@@ -65,14 +67,17 @@ def select_winner(
         budget: the run's budget (the stage's calls were held back for it); a refusal ends the stage early.
     """
     if not config.enabled or not history.instructions:
-        return no_selection(history) if history.instructions else Selection(candidates=[], validation_scores=[],
-                                                                            validation_n=0)  # fmt: skip
+        return no_selection(history)
     candidates, validation = distinct_candidates(history, config.candidates)
     m = int(history.scores.shape[1])
     k = len(candidates)
     sums, counts = np.zeros(k), np.zeros(k, dtype=int)
     alive, rungs, spend, used = list(range(k)), [], Spend(), 0
     n_rungs = max(1, math.ceil(math.log(k, config.eta))) if k > 1 else 0
+
+    def pooled() -> np.ndarray:  # the same rule as `Selection.pooled_means`, on the evidence so far
+        return (np.asarray(validation) * m + sums) / (m + counts)
+
     for _ in range(n_rungs):
         per_candidate = min(config.calls // n_rungs // len(alive), len(examples) - used)
         if per_candidate < 1:
@@ -87,11 +92,11 @@ def select_winner(
         for row, i in enumerate(alive):
             sums[i] += report.scores[row].sum()
             counts[i] += per_candidate
-        pooled = (np.asarray(validation) * m + sums) / (m + counts)
+        means = pooled()
         keep = max(1, math.ceil(len(alive) / config.eta))
-        alive = sorted(alive, key=lambda i: (-pooled[i], i))[:keep]
-    pooled = (np.asarray(validation) * m + sums) / (m + counts)
-    winner = min(alive, key=lambda i: (-pooled[i], i))
+        alive = sorted(alive, key=lambda i: (-means[i], i))[:keep]
+    means = pooled()
+    winner = min(alive, key=lambda i: (-means[i], i))
     return Selection(
         candidates=candidates, validation_scores=validation, validation_n=m, selection_sums=sums.tolist(),
         selection_n=counts.tolist(), rungs=rungs, winner=winner, spend=spend.as_metadata(),

@@ -4,6 +4,7 @@ import numpy as np
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ModelStages
 
+from instructzero.blackbox.backends import make_backend
 from instructzero.config.run import RunConfig
 from instructzero.data.task import TaskData
 from instructzero.evaluation import Evaluator
@@ -29,22 +30,21 @@ def promote(
     """
     context = get_step_context()
     version = context.model
-    with step_caller(config.blackbox) as caller:
-        record = RegistryRecord.of_run(config, task, result, blackbox_identity=caller.identity,
-                                       run_id=str(context.pipeline_run.id))  # fmt: skip
-        version.log_metadata(record.to_metadata())
-        log_metadata({"instructzero_version": record.instructzero_version},
-                     run_id_name_or_prefix=context.pipeline_run.id)  # fmt: skip
-        evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
+    record = RegistryRecord.of_run(config, task, result, blackbox_identity=make_backend(config.blackbox).identity,
+                                   run_id=str(context.pipeline_run.id))  # fmt: skip
+    version.log_metadata(record.to_metadata())
+    log_metadata({"instructzero_version": record.instructzero_version}, run_id_name_or_prefix=context.pipeline_run.id)
 
-        def rescore(instruction: str) -> np.ndarray:
+    def rescore(instruction: str) -> np.ndarray:  # only when production must be scored on this run's terms
+        with step_caller(config.blackbox) as caller:
+            evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
             return evaluator.on_test(instruction, task.test).per_example
 
-        production = production_version(version.name)
-        scores = label = None
-        if production is not None and production.id != version.id:
-            scores, rescored = incumbent_scores(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
-            label = f"{production.number}{' (re-scored)' if rescored else ''}"
+    production = production_version(version.name)
+    scores = label = None
+    if production is not None and production.id != version.id:
+        scores, rescored = incumbent_scores(RegistryRecord.from_metadata(production.run_metadata), record, rescore)
+        label = f"{production.number}{' (re-scored)' if rescored else ''}"
     floor, source = production_floor(record, config.registry.floor)
     decision = decide_promotion(
         result.test.per_example, scores, incumbent_version=label, floor=floor, floor_source=source,
