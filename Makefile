@@ -15,7 +15,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/instructzero/wheels/portable
 # enabled AMX/AVX-512 paths that crashed under this VM, and a cached wheel may move machines.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup setup-llama-server setup-qwen run test bench clean
+.PHONY: setup setup-llama-server setup-qwen run test bench bench-qwen clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,11 @@ test: setup setup-llama-server
 bench: setup
 	$(PY) benchmarks/bench_blackbox_scoring.py
 	$(PY) benchmarks/bench_pipeline_overhead.py
+
+# The benchmark on the second testbed (BENCHMARKS.md section 7): llama.cpp serves Qwen on :8089 while the grid
+# runs; resumable (finished cells are kept). Hours on 2 CPU cores.
+bench-qwen: setup setup-qwen setup-llama-server
+	$(PY) benchmarks/llama_server.py --port 8089 -- $(VENV)/bin/instructzero benchmark --config configs/benchmark-qwen.yaml
 
 clean:
 	rm -rf $(VENV) $(LLAMA_VENV) .pytest_cache

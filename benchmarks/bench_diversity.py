@@ -4,7 +4,8 @@ For each task and setting, 25 Sobol soft prompts (seed 0) are projected and fed
 with the task's exemplars to the white box; the script prints how many distinct
 instructions come out, how many are degenerate (a repeated phrase, or cut at the
 token limit without ending a sentence), the mean norm of a soft token against a
-real token embedding, and the most common instruction. No black-box call is made.
+real token embedding, how many instructions are about code rather than the task, and the most common
+instruction. No black-box call is made.
 
     .venv/bin/python benchmarks/bench_diversity.py [--tasks sum antonyms] [--n 25]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,6 +47,10 @@ SETTINGS = [
 ]
 
 
+#: An instruction about programming rather than the task: "create a function that takes a string and returns ...".
+CODE_WORDS = re.compile(r"\b(function|code|program|python|script|method|class|variable)\b", re.I)
+
+
 def task_for(name: str):
     source = "builtin" if name in ("sum", "larger") else "instruction_induction"
     return read_task(TaskConfig(source=source, name=name), seed=0)
@@ -56,20 +62,27 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=25)
     parser.add_argument("--template", default=None, help="whitebox.template (default: the config default)")
     parser.add_argument("--no-repeat-ngram-size", type=int, default=None)
+    parser.add_argument("--model", default=None, help="whitebox.model (default: the config default, smollm2)")
+    parser.add_argument("--chat-template", action="store_true", help="whitebox.use_chat_template: true")
+    parser.add_argument("--show", type=int, default=0, help="print this many distinct instructions per setting")
+    parser.add_argument("--settings", nargs="+", default=None, help="labels of SETTINGS to run (default: all)")
     args = parser.parse_args()
-    overrides = {k: v for k, v in {"template": args.template, "no_repeat_ngram_size": args.no_repeat_ngram_size}
+    overrides = {k: v for k, v in {"template": args.template, "no_repeat_ngram_size": args.no_repeat_ngram_size,
+                                   "model": args.model, "use_chat_template": args.chat_template or None}
                  .items() if v is not None}  # fmt: skip
     wb = WhiteBoxConfig(**overrides)
-    lm = load_causal_lm(wb.model)
+    lm = load_causal_lm(wb.model, wb.gguf_file)
+    settings = [s for s in SETTINGS if args.settings is None or s[0] in args.settings]
     real_norm = float(lm.model.get_input_embeddings().weight.detach().float().norm(dim=-1).mean())
     soft_prompts = torch.as_tensor(sobol_design(args.n, 10, seed=0))
-    print(f"white box {wb.model}, template {wb.template!r}, no_repeat_ngram_size {wb.no_repeat_ngram_size}, "
+    print(f"white box {wb.model}, chat template {wb.use_chat_template}, template {wb.template!r}, no_repeat_ngram_size {wb.no_repeat_ngram_size}, "
           f"max_new_tokens {wb.max_new_tokens}; mean real-token embedding norm {real_norm:.2f}")  # fmt: skip
-    print(f"{'task':<14} {'setting':<24} {'soft norm':>9} {'distinct':>8} {'degenerate':>10} {'s':>5}  most common")
+    print(f"{'task':<14} {'setting':<24} {'soft norm':>9} {'distinct':>8} {'degenerate':>10} {'code':>4} {'s':>5}"
+          "  most common")  # fmt: skip
     for name in args.tasks:
         task = task_for(name)
         text = exemplar_prompt(task.exemplars(5, seed=0), wb.template)
-        for label, distribution, multiplier in SETTINGS:
+        for label, distribution, multiplier in settings:
             std = float(lm.model.get_input_embeddings().weight.detach().float().std())
             projection = draw_projection(10, wb.n_soft_tokens, lm.hidden_size, seed=1, distribution=distribution,
                                          embedding_std=std)  # fmt: skip
@@ -83,8 +96,12 @@ def main() -> None:
             counts = collections.Counter(instructions)
             common, times = counts.most_common(1)[0]
             degenerate = sum(is_degenerate(v) for v in instructions)
-            print(f"{name:<14} {label:<24} {norm:>9.2f} {len(counts):>5}/{args.n:<2} {degenerate:>10} "
-                  f"{seconds:>5.0f}  {times}x {common[:90]}")  # fmt: skip
+            code = sum(bool(CODE_WORDS.search(v)) for v in instructions)
+            print(f"{name:<14} {label:<24} {norm:>9.2f} {len(counts):>5}/{args.n:<2} {degenerate:>10} {code:>4} "
+                  f"{seconds:>5.0f}  {times}x {common[:90]}", flush=True)  # fmt: skip
+            if args.show:
+                for v in list(counts)[: args.show]:
+                    print(f"{'':<40}- {v[:140]}")
 
 
 if __name__ == "__main__":

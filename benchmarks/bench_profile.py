@@ -59,7 +59,7 @@ def generation_speed(n: int = 16) -> None:
         print(f"   batch {batch_size:>2}: {n / seconds:5.2f} instructions/s ({seconds:.1f} s)")
 
 
-def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
+def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20, only: list[str] | None = None) -> None:
     import numpy as np
     import torch
 
@@ -68,9 +68,11 @@ def gp_timing(sizes: list[int], q: int = 25, d: int = 10, m: int = 20) -> None:
     torch.set_num_threads(1)
     columns = {"coupled joint": {"kernel": "coupled"}, "coupled seq": {"kernel": "coupled", "sequential": True},
                "matern joint": {"kernel": "matern"}, "matern seq": {"kernel": "matern", "sequential": True},
-               "coupled binomial": {"kernel": "coupled", "noise": "binomial"}}  # fmt: skip
+               "coupled binomial": {"kernel": "coupled", "noise": "binomial"},
+               "binomial thompson": {"kernel": "coupled", "noise": "binomial", "acquisition": "thompson"}}  # fmt: skip
+    columns = {name: options for name, options in columns.items() if not only or name in only}
     print(f"2. GP fit + proposal (q={q}, d={d}, m={m}, one torch thread), seconds; `binomial`: the noise-aware GP "
-          "(per-observation variance from the counts) with qLogNEI:")  # fmt: skip
+          "(per-observation variance from the counts) with qLogNEI, or with Thompson sampling over 1,024 candidates:")  # fmt: skip
     print("   " + f"{'n':>5} " + " ".join(f"{name:>16}" for name in columns))
     for n in sizes:
         rng = np.random.default_rng(n)
@@ -135,6 +137,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200, 300])
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--only-gp", action="store_true", help="just the GP timing (section 2)")
+    parser.add_argument("--columns", nargs="+", default=None, help="GP timing columns to run (default: all)")
     args = parser.parse_args()
     import platform
 
@@ -145,10 +148,10 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
           f"{platform.python_version()}, torch {torch.__version__}, instructzero {__version__}")  # fmt: skip
     if args.only_gp:
-        gp_timing(args.sizes)
+        gp_timing(args.sizes, only=args.columns)
         return
     generation_speed()
-    gp_timing(args.sizes)
+    gp_timing(args.sizes, only=args.columns)
     if not args.skip_pipeline:
         pipeline_overhead()
     peak_memory()

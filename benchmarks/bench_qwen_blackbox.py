@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from servers import free_port, start_process  # noqa: E402
+from llama_server import MODEL, llama_server  # noqa: E402
 
 from instructzero.blackbox.backends.local import LocalBackend  # noqa: E402
 from instructzero.blackbox.backends.openai_compatible import OpenAICompatibleBackend  # noqa: E402
@@ -31,31 +29,10 @@ from instructzero.blackbox.caller import BlackBoxCaller  # noqa: E402
 from instructzero.blackbox.scoring import score_zero_shot  # noqa: E402
 from instructzero.config.task import TaskConfig  # noqa: E402
 from instructzero.data.load import read_task  # noqa: E402
-from instructzero.models.catalog import CATALOG, require_installed  # noqa: E402
+from instructzero.models.catalog import CATALOG  # noqa: E402
 
-MODEL = "qwen2.5-coder-0.5b"
 INSTRUCTION = {"antonyms": "Write the antonym of the word. Reply with only the answer.",
                "larger_animal": "Write the larger of the two animals. Reply with only the answer."}  # fmt: skip
-
-
-def serve(gguf: Path, threads: int, logs: Path):
-    """llama.cpp's server on the GGUF (the tests' start-and-wait: bounded, stopped by PID)."""
-    python = os.environ.get("INSTRUCTZERO_LLAMA_SERVER_PYTHON", str(REPO / ".venv-llama" / "bin" / "python"))
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
-
-    def ready() -> bool:
-        urllib.request.urlopen(f"{base_url}/models", timeout=1).read()
-        return True
-
-    process = start_process(
-        "llama.cpp server",
-        [python, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--verbose", "false"],
-        env=dict(os.environ), cwd=logs, log_path=logs / "server.log", ready=ready,
-        what=f"llama.cpp server on :{port}", timeout=180, interval=0.5, grace=30,
-    )  # fmt: skip
-    return process, base_url
 
 
 def main() -> None:
@@ -65,7 +42,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args()
-    folder, gguf = require_installed(MODEL)
     task = read_task(TaskConfig(source="instruction_induction", name=args.task), seed=0)
     examples = task.validation_subset(args.examples, seed=0)
     instruction = INSTRUCTION[args.task]
@@ -79,13 +55,9 @@ def main() -> None:
         return report.answers[0]
 
     print(f"{CATALOG[MODEL].upstream}; task {args.task}; {len(examples)} validation examples; {args.threads} threads")
-    with tempfile.TemporaryDirectory() as logs:
-        process, base_url = serve(folder / gguf, args.threads, Path(logs))
-        try:
-            served = timed(OpenAICompatibleBackend(base_url, MODEL, api_key_env=None, max_tokens=args.max_tokens,
-                                                   max_concurrency=1), "llama.cpp server (Q4_K_M GGUF)")  # fmt: skip
-        finally:
-            process.stop(grace=30)
+    with llama_server(MODEL, threads=args.threads) as base_url:
+        served = timed(OpenAICompatibleBackend(base_url, MODEL, api_key_env=None, max_tokens=args.max_tokens,
+                                               max_concurrency=1), "llama.cpp server (Q4_K_M GGUF)")  # fmt: skip
     local = LocalBackend(MODEL, max_tokens=args.max_tokens, batch_size=8, use_chat_template=True)
     local.lm  # the model load (GGUF -> safetensors once, then fp32) is not what is timed
     in_process = timed(local, "in-process transformers (fp32)")

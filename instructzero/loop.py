@@ -13,7 +13,7 @@ from instructzero.blackbox.accounting import describe_caps, search_budget
 from instructzero.blackbox.base import Backend
 from instructzero.blackbox.cache import ResponseCache
 from instructzero.blackbox.caller import BlackBoxCaller
-from instructzero.blackbox.scoring import score_candidates
+from instructzero.blackbox.scoring import RepeatBlocks, score_candidates
 from instructzero.config.run import RunConfig
 from instructzero.data.task import TaskData
 from instructzero.errors import ConfigError
@@ -24,7 +24,7 @@ from instructzero.search.history import History
 from instructzero.search.projection import projection_for_model
 from instructzero.search.proposals import propose_instructions, proposer_blackbox
 from instructzero.search.rounds import advance, initial_soft_prompts
-from instructzero.selection import select_winner, selection_calls
+from instructzero.selection import ranking_values, reserved_for_selection, select_winner, selection_calls
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def optimize(
             examples=examples, metric=task.metric,
             budget=search_budget(bb, task, spent=history.spend + proposals.spend, **sizes),
             proposal_spend=proposals.spend,
+            repeats=RepeatBlocks.of(bo.repeats, task, history, n_validation=config.task.n_validation,
+                                    seed=config.seed, reserved=reserved_for_selection(config)),
         )  # fmt: skip
         history, soft_prompts = advance(bo, history, batch, round_index + 1, config.seed)
         logger.info(
@@ -85,6 +87,7 @@ def optimize(
                                                         config.seed),
         metric=task.metric, config=config.selection,
         budget=search_budget(bb, task, spent=history.spend, **{**sizes, "selection_calls": 0}),
+        ranking=ranking_values(history, config.selection, bo, config.seed),
     )  # fmt: skip
     evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
     test = evaluator.winner_on_test(selection, task.test)

@@ -62,6 +62,9 @@ class Selection(BaseModel):
     #: Each candidate's mean on the search's fixed validation subset of `validation_n` examples.
     validation_scores: list[float]
     validation_n: int
+    #: Examples behind each candidate's validation score: `validation_n`, or a multiple of it when a repeated
+    #: instruction earned fresh blocks (`bo.repeats: pool`). Empty: `validation_n` each.
+    validation_counts: list[int] = []
     #: Sum of per-example scores and number of examples on the selection split, per candidate.
     selection_sums: list[float] = []
     selection_n: list[int] = []
@@ -78,8 +81,9 @@ class Selection(BaseModel):
     @property
     def pooled_means(self) -> np.ndarray:
         """Each candidate's mean over the search subset and its selection examples together."""
-        sums = np.asarray(self.validation_scores) * self.validation_n + np.asarray(self.selection_sums or 0.0)
-        return sums / (self.validation_n + np.asarray(self.selection_n or 0))
+        n = np.asarray(self.validation_counts or [self.validation_n] * len(self.candidates), dtype=float)
+        sums = np.asarray(self.validation_scores) * n + np.asarray(self.selection_sums or 0.0)
+        return sums / (n + np.asarray(self.selection_n or 0))
 
     @property
     def cost(self) -> Spend:
@@ -88,7 +92,8 @@ class Selection(BaseModel):
     def describe(self) -> str:
         if not self.rungs:
             return "the best validation score (no selection stage)"
-        n = self.validation_n + self.selection_n[self.winner]
+        n = (self.validation_counts[self.winner] if self.validation_counts else self.validation_n) + \
+            self.selection_n[self.winner]  # fmt: skip
         return (f"selection stage: {len(self.candidates)} candidates, {len(self.rungs)} rungs, winner pooled "
                 f"{self.pooled_means[self.winner]:.3f} over {n} examples")  # fmt: skip
 

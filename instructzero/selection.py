@@ -27,28 +27,53 @@ import numpy as np
 from instructzero.blackbox.accounting import Budget, Spend
 from instructzero.blackbox.caller import BlackBoxCaller
 from instructzero.blackbox.scoring import score_zero_shot
-from instructzero.config.search import SelectionConfig
+from instructzero.config.search import BOConfig, SelectionConfig
 from instructzero.data.task import Example
 from instructzero.result import Selection
 from instructzero.search.history import History
+from instructzero.seeding import derive_seed
 
 
-def distinct_candidates(history: History, k: int) -> tuple[list[str], list[float]]:
-    """The `k` best distinct instructions of `history` and their validation means (ties → the latest)."""
+def distinct_candidates(
+    history: History, k: int, ranking: np.ndarray | None = None
+) -> tuple[list[str], list[float], list[int]]:
+    """The `k` best distinct instructions of `history`, their validation means and the examples behind those
+    (ties → the latest).
+
+    Args:
+        ranking: `n` values to rank the observations by (e.g. :func:`ranking_values`); their validation
+            means by default. An instruction observed more than once ranks by its best observation.
+    """
+    values = history.means if ranking is None else np.asarray(ranking, dtype=np.float64)
     best: dict[str, tuple[float, int]] = {}
-    for index, (instruction, mean) in enumerate(zip(history.instructions, history.means)):
-        if instruction not in best or (float(mean), index) >= best[instruction]:
-            best[instruction] = (float(mean), index)
+    for index, (instruction, value) in enumerate(zip(history.instructions, values)):
+        if instruction not in best or (float(value), index) >= best[instruction]:
+            best[instruction] = (float(value), index)
     ranked = sorted(best.items(), key=lambda item: item[1], reverse=True)[:k]
-    return [v for v, _ in ranked], [mean for _, (mean, _) in ranked]
+    means, trials = history.means, history.trials
+    return ([v for v, _ in ranked], [float(means[index]) for _, (_, index) in ranked],
+            [int(trials[index]) for _, (_, index) in ranked])  # fmt: skip
 
 
-def no_selection(history: History) -> Selection:
-    """The paper's rule: the search's best validation score wins (no candidate when nothing was scored)."""
+def ranking_values(history: History, config: SelectionConfig, bo: BOConfig, seed: int) -> np.ndarray | None:
+    """What the pick ranks the search's observations by: None for their validation means, or the GP's
+    posterior means (`rank_by: posterior_mean`, fitted as in a round under `derive_seed(seed, "rank")`)."""
+    if config.rank_by == "validation" or len(history.instructions) < 2:
+        return None
+    from instructzero.search.bo import posterior_means  # botorch: only when the GP ranks
+
+    return posterior_means(history.soft_prompts, history.scores, kernel=bo.kernel, noise=bo.noise,
+                           seed=derive_seed(seed, "rank"), targets=history.means, trials=history.trials)  # fmt: skip
+
+
+def no_selection(history: History, ranking: np.ndarray | None = None) -> Selection:
+    """The paper's rule: the search's best validation score wins (no candidate when nothing was scored);
+    with a `ranking`, the best by it."""
     if not history.instructions:
         return Selection(candidates=[], validation_scores=[], validation_n=0)
-    return Selection(candidates=[history.best_instruction], validation_scores=[history.best_score],
-                     validation_n=int(history.scores.shape[1]))  # fmt: skip
+    candidates, validation, trials = distinct_candidates(history, 1, ranking)
+    return Selection(candidates=candidates, validation_scores=validation, validation_n=int(history.scores.shape[1]),
+                     validation_counts=trials)  # fmt: skip
 
 
 def select_winner(
@@ -59,6 +84,7 @@ def select_winner(
     metric: str,
     config: SelectionConfig,
     budget: Budget | None = None,
+    ranking: np.ndarray | None = None,
 ) -> Selection:
     """Successive halving over the search's best distinct instructions on `examples` (the selection split).
 
@@ -67,16 +93,17 @@ def select_winner(
         budget: the run's budget (the stage's calls were held back for it); a refusal ends the stage early.
     """
     if not config.enabled or not history.instructions:
-        return no_selection(history)
-    candidates, validation = distinct_candidates(history, config.candidates)
+        return no_selection(history, ranking)
+    candidates, validation, trials = distinct_candidates(history, config.candidates, ranking)
     m = int(history.scores.shape[1])
+    n = np.asarray(trials, dtype=float)  # examples behind each validation score (m, or more for pooled repeats)
     k = len(candidates)
     sums, counts = np.zeros(k), np.zeros(k, dtype=int)
     alive, rungs, spend, used = list(range(k)), [], Spend(), 0
     n_rungs = max(1, math.ceil(math.log(k, config.eta))) if k > 1 else 0
 
     def pooled() -> np.ndarray:  # the same rule as `Selection.pooled_means`, on the evidence so far
-        return (np.asarray(validation) * m + sums) / (m + counts)
+        return (np.asarray(validation) * n + sums) / (n + counts)
 
     for _ in range(n_rungs):
         per_candidate = min(config.calls // n_rungs // len(alive), len(examples) - used)
@@ -98,9 +125,16 @@ def select_winner(
     means = pooled()
     winner = min(alive, key=lambda i: (-means[i], i))
     return Selection(
-        candidates=candidates, validation_scores=validation, validation_n=m, selection_sums=sums.tolist(),
+        candidates=candidates, validation_scores=validation, validation_n=m, validation_counts=trials,
+        selection_sums=sums.tolist(),
         selection_n=counts.tolist(), rungs=rungs, winner=winner, spend=spend.as_metadata(),
     )  # fmt: skip
+
+
+def reserved_for_selection(config) -> int:
+    """Selection examples that repeat blocks (`bo.repeats: pool`) leave alone: the stage's `max_examples` when
+    it is enabled."""
+    return config.selection.max_examples if config.selection.enabled else 0
 
 
 def selection_calls(config) -> int:

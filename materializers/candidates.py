@@ -17,7 +17,8 @@ from materializers.visualize import candidates_table, history_plot
 
 def _batch_record(batch: Candidates) -> dict[str, Any]:
     return {"round": batch.round, "instructions": batch.instructions, "answers": batch.answers,
-            "spend": batch.spend.as_metadata(), "budget_exhausted": batch.budget_exhausted}  # fmt: skip
+            "spend": batch.spend.as_metadata(), "budget_exhausted": batch.budget_exhausted,
+            "blocks": [int(b) for b in batch.blocks]}  # fmt: skip
 
 
 def _batch_from(record: dict[str, Any], soft_prompts: np.ndarray, scores: np.ndarray) -> Candidates:

@@ -4,11 +4,11 @@ from zenml import log_metadata, step
 
 from instructzero.blackbox.accounting import search_budget
 from instructzero.config.blackbox import BlackBoxConfig
-from instructzero.config.search import SelectionConfig
+from instructzero.config.search import BOConfig, SelectionConfig
 from instructzero.data.task import TaskData
 from instructzero.result import Selection
 from instructzero.search.history import History
-from instructzero.selection import select_winner
+from instructzero.selection import ranking_values, select_winner
 from steps.caching import follows_imports
 from steps.names import SELECTION
 from steps.response_cache import step_caller
@@ -18,6 +18,7 @@ from steps.response_cache import step_caller
 def select_instruction(
     blackbox: BlackBoxConfig,
     selection: SelectionConfig,
+    bo: BOConfig,
     n_validation: int,
     n_baselines: int,
     seed: int,
@@ -25,13 +26,14 @@ def select_instruction(
     history: History,
 ) -> Annotated[Selection, SELECTION]:
     """Choose the winner: successive halving of the search's best distinct instructions on fresh validation
-    examples (disabled: the best validation score, at no cost)."""
+    examples (disabled: the best validation score, at no cost); ranked by the GP's posterior mean when
+    `selection.rank_by` says so (`bo` gives its kernel and noise model)."""
     budget = search_budget(blackbox, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
                            spent=history.spend)  # fmt: skip
     examples = task.selection_subset(n_validation, selection.max_examples, seed)
     with step_caller(blackbox) as caller:
         chosen = select_winner(caller, history, examples=examples, metric=task.metric, config=selection,
-                               budget=budget)  # fmt: skip
+                               budget=budget, ranking=ranking_values(history, selection, bo, seed))  # fmt: skip
     log_metadata(metadata={**chosen.cost.as_metadata(), "candidates": len(chosen.candidates),
                            "rungs": len(chosen.rungs)})  # fmt: skip
     return chosen

@@ -79,12 +79,14 @@ def test_binomial_noise_is_fixed_per_observation_from_the_counts():
     assert learned.likelihood.noise.numel() == 1  # the paper's model: one fitted noise level
 
 
-def test_the_noise_aware_gp_finds_the_optimum_from_noisy_counts():
+@pytest.mark.parametrize("acquisition", ["ei", "thompson"])
+def test_the_noise_aware_gp_finds_the_optimum_from_noisy_counts(acquisition):
     def search(strategy: str, seed: int) -> float:
         x = sobol_design(8, 4, seed) if strategy == "bo" else uniform_design(8, 4, seed)
         for r in range(4):
             new = next_soft_prompts(x, noisy_scores(x, seed=seed), q=3, seed=seed * 100 + r, strategy=strategy,
-                                    kernel="matern", noise="binomial", num_restarts=2, raw_samples=64)  # fmt: skip
+                                    kernel="matern", noise="binomial", acquisition=acquisition, num_restarts=2,
+                                    raw_samples=64)  # fmt: skip
             assert new.shape == (3, 4) and np.all(np.abs(new) <= 1)
             x = np.concatenate([x, new])
         return float(per_example_scores(x).mean(1).max())  # the true value of the best point found

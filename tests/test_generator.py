@@ -3,9 +3,11 @@ import torch
 
 from instructzero.data.task import Example
 from instructzero.models.loading import load_causal_lm
+from instructzero.search import generator
 from instructzero.search.bo import sobol_design
 from instructzero.search.generator import (
     INSTRUCTION_PREFIX,
+    FirstSentenceDone,
     InstructionGenerator,
     exemplar_prompt,
     postprocess_instruction,
@@ -27,6 +29,47 @@ EXEMPLARS = [Example(input=f"{a} {b}", answers=(str(a + b),)) for a, b in [(1, 2
 )
 def test_postprocess(completion, instruction):
     assert postprocess_instruction(completion) == instruction
+
+
+@pytest.mark.parametrize(
+    ("new_text", "done"),
+    [
+        (" add the two numbers", False),
+        (" add the two numbers.", False),  # "3.5" or "e.g." may still follow: the cut is not decided yet
+        (" add the two numbers. Then", True),
+        (" output 3.5 times", False),
+        ("\n add them", False),  # leading whitespace is stripped before the cut, as in postprocess_instruction
+        (" add them\nInput", True),
+        (" sum Comment:", True),
+    ],
+)
+def test_first_sentence_done_exactly_when_the_cut_is_decided(tiny_lm_dir, new_text, done):
+    tokenizer = load_causal_lm(str(tiny_lm_dir)).tokenizer
+    prompt = tokenizer("Input: 1 2", return_tensors="pt").input_ids
+    ids = torch.cat([prompt, tokenizer(new_text, return_tensors="pt", add_special_tokens=False).input_ids], dim=1)
+    assert FirstSentenceDone(tokenizer, prompt.shape[1])(ids, None).tolist() == [done]
+
+
+def test_stopping_at_the_first_sentence_changes_no_instruction(monkeypatch):
+    lm = load_causal_lm("smollm2")
+    gen = InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=32, batch_size=4)
+    p = torch.as_tensor(sobol_design(4, 10, seed=2))
+    steps = []
+
+    class Counting(FirstSentenceDone):
+        def __call__(self, input_ids, scores, **kwargs):
+            steps.append(input_ids.shape[1])
+            return super().__call__(input_ids, scores, **kwargs)
+
+    class Never(FirstSentenceDone):
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+    monkeypatch.setattr(generator, "FirstSentenceDone", Counting)
+    stopped = gen.generate(p, exemplar_prompt(EXEMPLARS))
+    monkeypatch.setattr(generator, "FirstSentenceDone", Never)
+    assert stopped == gen.generate(p, exemplar_prompt(EXEMPLARS))
+    assert max(steps) < 32  # every row had ended its first sentence before the token limit
 
 
 def test_exemplar_prompt_format():
@@ -63,3 +106,35 @@ def test_smollm2_writes_instructions_and_batching_matches_single_rows():
     assert batched == single
     words = [v.removeprefix(INSTRUCTION_PREFIX).split() for v in batched]
     assert all(len(w) >= 2 for w in words), batched
+
+
+@pytest.mark.parametrize(
+    ("form", "instruction"),
+    [("description", "The instruction was to find the opposite of a word."), ("imperative", "Find the opposite of a word.")],
+)
+def test_instruction_forms(form, instruction):
+    from instructzero.search.generator import in_form
+
+    assert in_form("The instruction was to find the opposite of a word.", form) == instruction
+    assert in_form(INSTRUCTION_PREFIX, form) == INSTRUCTION_PREFIX  # nothing generated: nothing to rephrase
+
+
+def test_a_run_hands_the_black_box_the_configured_form(tiny_lm_dir):
+    from instructzero.config import APEConfig, ProjectionConfig, TaskConfig
+    from instructzero.config.whitebox import WhiteBoxConfig
+    from instructzero.data.load import read_task
+    from instructzero.search.projection import projection_for_model
+    from instructzero.search.proposals import propose_instructions
+
+    task = read_task(TaskConfig(source="builtin", name="sum"), seed=0)
+    p = sobol_design(3, 10, seed=0)
+    forms = {}
+    for form in ("description", "imperative"):
+        wb = WhiteBoxConfig(model=str(tiny_lm_dir), max_new_tokens=5, instruction_form=form)
+        projection = projection_for_model(wb.model, None, wb.n_soft_tokens, ProjectionConfig(), seed=0)
+        forms[form] = propose_instructions("bo", p, whitebox=wb, ape=APEConfig(), projection=projection, task=task,
+                                           n_exemplars=3, seed=0).instructions  # fmt: skip
+    assert all(v.startswith(INSTRUCTION_PREFIX) for v in forms["description"])
+    assert [v.removeprefix(INSTRUCTION_PREFIX).strip().lower() for v in forms["description"]] == [
+        v.lower() for v in forms["imperative"]
+    ]

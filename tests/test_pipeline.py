@@ -49,6 +49,10 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
+        config = config.model_copy(update={  # the evidence options: repeats earn fresh examples, the GP ranks
+            "bo": config.bo.model_copy(update={"repeats": "pool"}),
+            "selection": config.selection.model_copy(update={"rank_by": "posterior_mean"}),
+        })  # fmt: skip
         result, run_id = run_pipeline(config)
         calls_first_run = len(server.requests)
         reference = optimize(config.model_copy(update={"blackbox": config.blackbox.model_copy(
@@ -60,6 +64,9 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
     assert result.history.instructions == reference.history.instructions
     np.testing.assert_array_equal(result.history.soft_prompts, reference.history.soft_prompts)
     np.testing.assert_array_equal(result.history.scores, reference.history.scores)
+    np.testing.assert_array_equal(result.history.blocks, reference.history.blocks)
+    repeated = len(set(result.history.instructions)) < len(result.history.instructions)
+    assert (result.history.blocks.max() >= 1) == repeated  # a repeat earns fresh examples (`repeats: pool`)
     assert 0 < result.validation_score == reference.validation_score
     assert result.best_instruction == reference.best_instruction
     assert result.test.score == reference.test.score and result.test.ci_low == reference.test.ci_low

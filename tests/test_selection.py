@@ -84,3 +84,74 @@ def test_a_budget_that_runs_out_ends_the_stage_with_a_winner_from_complete_evide
     assert len(backend.prompts) <= 100 and budget.spent.calls <= 100
     assert len(chosen.rungs) == 1  # the second rung could not be finished
     assert chosen.winner in chosen.rungs[-1] and chosen.winner_instruction in TRUE
+
+
+def test_ranking_by_posterior_mean_prefers_a_consistently_good_region_to_a_lucky_draw():
+    from instructzero.config import BOConfig
+    from instructzero.selection import no_selection, ranking_values
+
+    rng = np.random.default_rng(0)
+    good, poor = np.array([0.5, 0.5]), np.array([-0.5, -0.5])
+    x = np.concatenate([good + 0.05 * rng.standard_normal((6, 2)), poor + 0.05 * rng.standard_normal((6, 2))])
+    correct = [7, 6, 8, 7, 7, 6, 3, 2, 3, 8, 4, 3]  # "lucky" (index 9) ties the good region's best, 8 of 10
+    names = [f"good{i}" for i in range(6)] + ["poor0", "poor1", "poor2", "lucky", "poor3", "poor4"]
+    scores = (np.arange(10) < np.array(correct)[:, None]).astype(float)
+    batch = Candidates(round=0, soft_prompts=np.clip(x, -1, 1), instructions=names, scores=scores,
+                       answers=[["a"] * 10] * 12, spend=Spend(calls=120))  # fmt: skip
+    searched = History().append(batch)
+    assert no_selection(searched).winner_instruction == "lucky"  # the paper's rule: ties go to the latest
+    bo = BOConfig(kernel="matern", noise="binomial")
+    assert ranking_values(searched, SelectionConfig(), bo, seed=0) is None  # rank_by: validation
+    estimate = ranking_values(searched, SelectionConfig(rank_by="posterior_mean"), bo, seed=0)
+    assert estimate[9] < 0.8 and estimate[9] > estimate[[6, 7, 8, 10, 11]].mean()  # shrunk toward its neighbours
+    assert no_selection(searched, estimate).winner_instruction == "good2"
+
+
+def test_posterior_mean_ranking_needs_the_gp_search():
+    import pytest
+
+    from instructzero.config import parse_config
+    from instructzero.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rank_by 'posterior_mean' needs bo.strategy 'bo'"):
+        parse_config({"bo": {"strategy": "ape"}, "selection": {"rank_by": "posterior_mean"}})
+
+
+def test_a_regenerated_instruction_earns_fresh_examples_whose_counts_are_pooled():
+    from instructzero.blackbox.scoring import RepeatBlocks, score_candidates
+
+    data, m = task(), 10
+    subset = data.validation_subset(m, seed=0)
+    reserved = data.selection_subset(m, 40, seed=0)
+    blocks = [data.repeat_block(m, b, seed=0, reserved=40) for b in range(4)]
+    assert blocks[0] == subset and all(len(b) == m for b in blocks)
+    used = [ex for b in blocks for ex in b]
+    assert len(set(used)) == 4 * m  # blocks never overlap
+    assert not set(used) & set(reserved) and not set(used) & set(data.test)  # the stage's evidence stays fresh
+    assert data.repeat_block(m, 20, seed=0, reserved=40) == ()  # 200 validation examples: the split runs out
+
+    def search(repeats: str) -> tuple[History, Bernoulli]:
+        backend = Bernoulli()
+        caller, history = BlackBoxCaller(backend, ResponseCache()), History()
+        for r, batch in enumerate([["best", "lucky"], ["lucky", "fair", "lucky"], ["lucky"]]):
+            plan = RepeatBlocks.of(repeats, data, history, n_validation=m, seed=0, reserved=40)
+            history = history.append(score_candidates(
+                caller, round_index=r, soft_prompts=np.zeros((len(batch), 2)), instructions=batch, examples=subset,
+                metric="exact_match", repeats=plan))  # fmt: skip
+        return history, backend
+
+    reused, paid = search("reuse")
+    assert len(paid.prompts) == 3 * m  # repeats are free: three distinct instructions on the fixed subset
+    assert list(reused.trials) == [m] * 6 and reused.blocks.tolist() == [0] * 6
+    pooled, paid = search("pool")
+    assert pooled.blocks.tolist() == [0, 0, 1, 0, 2, 3]  # lucky's 2nd, 3rd (same round) and 4th evaluations
+    assert len(paid.prompts) == 6 * m  # each fresh block is paid once
+    lucky = [i for i, v in enumerate(pooled.instructions) if v == "lucky"]
+    rows = pooled.scores[lucky]
+    assert np.allclose(pooled.means[lucky], rows.mean()) and list(pooled.trials[lucky]) == [4 * m] * 4
+    # Pooled evidence pulls the lucky instruction toward its true accuracy (0.5) from its lucky subset score.
+    assert abs(pooled.means[lucky[0]] - TRUE["lucky"]) <= abs(reused.means[1] - TRUE["lucky"])
+    chosen = select_winner(BlackBoxCaller(Bernoulli(), ResponseCache()), pooled,
+                           examples=data.selection_subset(m, 40, 0), metric="exact_match",
+                           config=SelectionConfig(enabled=True, candidates=3, calls=60))  # fmt: skip
+    assert chosen.validation_counts[chosen.candidates.index("lucky")] == 4 * m

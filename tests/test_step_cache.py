@@ -71,11 +71,13 @@ def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store,
         assert ran(force) == set()
         assert "forced" in force.steps["promote"].run_metadata["reason"]
 
-        edited_source("instructzero.search.kernel")  # the GP's kernel: initial design and GP steps only
+        edited_source("instructzero.search.kernel")  # the GP's kernel: initial design, GP steps and the pick
         kernel = rerun(config)
         expected = {s for s in every_step if "instructzero.search.kernel" in import_closure(step_module(s))}
-        assert ran(kernel) == expected
-        assert expected == {"initial_design"} | {f"update_gp_round_{r}" for r in range(3)}
+        # The pick can rank by the GP (`selection.rank_by`); its rerun answers from the response cache, so its
+        # record (paid calls -> cache hits) changes and the test evaluation downstream reruns too.
+        assert ran(kernel) == expected | {"evaluate_on_test"}
+        assert expected == {"initial_design", "select_instruction"} | {f"update_gp_round_{r}" for r in range(3)}
 
         edited_source("instructzero.search.generator")  # the white box's prompt code: generation only
         generator = rerun(config)

@@ -87,4 +87,6 @@ def cell_config(bench: BenchmarkConfig, task: str, method: str, seed: int) -> Ru
 
 
 def cell_key(config: RunConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+    """What a finished cell is kept by: its config without the fields left at their defaults, so that a new option
+    (which defaults to the old behaviour) does not rerun a grid; a changed setting does."""
+    return hashlib.sha256(config.model_dump_json(exclude_defaults=True).encode()).hexdigest()[:12]

@@ -39,7 +39,9 @@ def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callab
     out = Path(bench.output_dir)
     (out / "curves").mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
-    cells = [(t, m, s) for t in bench.tasks for m in bench.methods for s in bench.seeds]
+    # Seed-major: a grid stopped part-way holds every method of each (seed, task) it reached, which is what
+    # the paired comparison needs.
+    cells = [(t, m, s) for s in bench.seeds for t in bench.tasks for m in bench.methods]
     configs = {cell: cell_config(bench, *cell) for cell in cells}
     done = {(r["task"], r["method"], int(r["seed"])): r for r in read_rows(results)}
     kept = [r for cell, r in done.items() if cell in configs and r["cell"] == cell_key(configs[cell])]

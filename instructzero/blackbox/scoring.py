@@ -7,7 +7,8 @@ requests missing from the response cache reach the black box, within the budget.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +17,8 @@ from instructzero.blackbox.accounting import Budget, Spend
 from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
 from instructzero.blackbox.caller import BlackBoxCaller, Request
 from instructzero.data.metrics import score_answer
-from instructzero.data.task import Example
-from instructzero.search.history import Candidates
+from instructzero.data.task import Example, TaskData
+from instructzero.search.history import Candidates, History
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,26 @@ def score_zero_shot(
     return ScoreReport(kept, scores, texts, answers.spend, budget_exhausted=answers.budget_exhausted)
 
 
+@dataclass(frozen=True)
+class RepeatBlocks:
+    """`bo.repeats: pool`: a regenerated instruction is scored on its next block of fresh validation examples
+    (`TaskData.repeat_block`) instead of reusing its answers on the fixed subset, and its blocks are pooled."""
+
+    #: The run so far: which blocks each instruction has had.
+    history: History
+    #: Examples of block b ≥ 1 (shorter than the subset once the split runs out: the repeat then reuses block 0).
+    block: Callable[[int], Sequence[Example]]
+
+    @classmethod
+    def of(cls, repeats: str, task: TaskData, history: History, *, n_validation: int, seed: int,
+           reserved: int) -> RepeatBlocks | None:  # fmt: skip
+        """The blocks of a run (`repeats: pool`), or None (`reuse`: a repeat reuses its answers on block 0).
+        `reserved`: the selection stage's examples, which repeats never take."""
+        if repeats == "reuse":
+            return None
+        return cls(history, lambda block: task.repeat_block(n_validation, block, seed, reserved))
+
+
 def score_candidates(
     caller: BlackBoxCaller,
     *,
@@ -79,6 +100,7 @@ def score_candidates(
     metric: str,
     budget: Budget | None = None,
     proposal_spend: Spend = Spend(),
+    repeats: RepeatBlocks | None = None,
 ) -> Candidates:
     """Score one round's batch on the validation subset.
 
@@ -86,15 +108,27 @@ def score_candidates(
         soft_prompts: `q x d` soft prompts that produced `instructions` (`q` may be 0:
             a round after the run stopped, which costs nothing).
         instructions: one per soft prompt; None where the proposer was cut by the budget.
+        examples: the fixed validation subset (block 0).
         budget: the run's caps; instructions it cut short are dropped with their soft prompts.
         proposal_spend: what proposing the batch cost (a black box as APE proposer); added to the batch's spend.
+        repeats: with it, an instruction scored before is scored on its next block of fresh examples.
     """
     soft_prompts = np.asarray(soft_prompts, dtype=np.float64)
     proposed = [i for i, v in enumerate(instructions) if v is not None]
-    texts = [instructions[i] for i in proposed]
-    report = score_zero_shot(caller, texts, examples, metric, budget=budget)
-    kept = [proposed[i] for i in report.kept]
-    exhausted = report.budget_exhausted or len(proposed) < len(instructions)
+    blocks = _blocks(instructions, proposed, repeats, len(examples))
+    kept, rows, answers, spend, exhausted = [], {}, {}, Spend(), len(proposed) < len(instructions)
+    for block in sorted(set(blocks.values())):  # block 0 first: new instructions before repeats
+        members = [i for i in proposed if blocks[i] == block]
+        on = examples if block == 0 else repeats.block(block)
+        report = score_zero_shot(caller, [instructions[i] for i in members], on, metric, budget=budget)
+        spend = spend + report.spend
+        exhausted = exhausted or report.budget_exhausted
+        for row, position in enumerate(report.kept):
+            rows[members[position]], answers[members[position]] = report.scores[row], report.answers[row]
+        kept += [members[position] for position in report.kept]
+        if report.budget_exhausted:
+            break
+    kept.sort()
     if exhausted:
         logger.warning(
             "budget (%s) reached in round %d: %d of %d instructions scored; the run stops after this round",
@@ -104,8 +138,25 @@ def score_candidates(
         round=round_index,
         soft_prompts=soft_prompts[kept].reshape(len(kept), soft_prompts.shape[-1]),
         instructions=[instructions[i] for i in kept],
-        scores=report.scores,
-        answers=report.answers,
-        spend=report.spend + proposal_spend,
+        scores=np.stack([rows[i] for i in kept]) if kept else np.zeros((0, len(examples))),
+        answers=[answers[i] for i in kept],
+        spend=spend + proposal_spend,
         budget_exhausted=exhausted,
+        blocks=[blocks[i] for i in kept] if repeats is not None else [],
     )
+
+
+def _blocks(
+    instructions: Sequence[str | None], proposed: list[int], repeats: RepeatBlocks | None, m: int
+) -> dict[int, int]:
+    """The example block of each proposed position: 0 without `repeats`; else the instruction's next block (a
+    repeat within the batch counts too), or 0 once the split has no full block left."""
+    if repeats is None:
+        return {i: 0 for i in proposed}
+    earlier: Counter[str] = Counter()
+    blocks = {}
+    for i in proposed:
+        block = repeats.history.next_block(instructions[i]) + earlier[instructions[i]]
+        earlier[instructions[i]] += 1
+        blocks[i] = block if block == 0 or len(repeats.block(block)) == m else 0
+    return blocks

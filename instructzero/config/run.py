@@ -45,6 +45,9 @@ class RunConfig(StrictModel):
     def _warm_start_needs_bo(self) -> RunConfig:
         if self.bo.warm_start and self.bo.strategy != "bo":
             raise ValueError("bo.warm_start needs bo.strategy 'bo' (it seeds the GP with earlier observations)")
+        if self.selection.rank_by == "posterior_mean" and self.bo.strategy != "bo":
+            raise ValueError("selection.rank_by 'posterior_mean' needs bo.strategy 'bo' (it ranks by the GP's estimate);"
+                             " use rank_by 'validation' for uniform or ape")  # fmt: skip
         return self
 
     @property

@@ -22,6 +22,15 @@ class BOConfig(StrictModel):
     #: Observation noise: `learned` (one homoscedastic noise level fitted by the GP, the paper's model) or
     #: `binomial` (each score's own variance from its counts, p(1-p)/m, with qLogNoisyExpectedImprovement).
     noise: Literal["learned", "binomial"] = "learned"
+    #: How a round's q soft prompts are chosen: `ei`, q-batch log expected improvement optimized by gradient
+    #: (log *noisy* EI with `noise: binomial`); `thompson`, the maxima of q posterior draws over a finite candidate
+    #: set (one factorization: seconds at hundreds of observations where the gradient search takes a minute).
+    acquisition: Literal["ei", "thompson"] = "ei"
+    #: A regenerated instruction (a soft prompt that writes an instruction already scored): `reuse` scores it
+    #: again from its cached answers on the fixed subset, at no cost (the paper); `pool` scores it on its next
+    #: block of fresh validation examples and pools all its blocks into one validation score, so the
+    #: instructions the search keeps returning to earn more evidence.
+    repeats: Literal["reuse", "pool"] = "reuse"
     n_init: int = Field(25, ge=2)
     n_rounds: int = Field(5, ge=0)
     #: Soft prompts proposed per round (BoTorch's q).
@@ -60,6 +69,10 @@ class SelectionConfig(StrictModel):
     """
 
     enabled: bool = False
+    #: How the search's instructions are ranked for the pick (and for the stage's candidates): `validation`, their
+    #: mean on the search's validation subset (the paper); `posterior_mean`, the GP's estimate of their score at
+    #: their soft prompts, which shrinks a lucky draw toward its neighbours (Ax's recommendation; `bo` only).
+    rank_by: Literal["validation", "posterior_mean"] = "validation"
     candidates: int = Field(8, ge=2)
     #: Black-box calls of the whole stage; held back from the search's budget under a cap.
     calls: int = Field(240, ge=1)

@@ -21,6 +21,9 @@ class WhiteBoxConfig(StrictModel):
     use_chat_template: bool = False
     #: `plain`: the exemplars, then "The instruction was to" (the reference); `ape`: APE's preamble first.
     template: Literal["plain", "ape"] = "plain"
+    #: What the black box is handed: `description`, the completed sentence "The instruction was to <v>." (the
+    #: reference), or `imperative`, "<V>." alone (what a user writes; a chat model follows it more literally).
+    instruction_form: Literal["description", "imperative"] = "description"
     #: Forbid repeating any n-gram of this size in a generated instruction (0: off). 3 stops the
     #: "the maximum value of the maximum value of ..." loops a small white box falls into.
     no_repeat_ngram_size: int = Field(3, ge=0)

@@ -66,3 +66,17 @@ class TaskData(BaseModel):
         rest = [ex for ex in self.validation if ex not in search]
         rng = random.Random(derive_seed(seed, "selection_subset"))
         return tuple(rng.sample(rest, min(k, len(rest))))
+
+    def repeat_block(self, m: int, block: int, seed: int, reserved: int = 0) -> tuple[Example, ...]:
+        """The examples of an instruction's `block`-th evaluation (`bo.repeats: pool`).
+
+        Block 0 is the fixed validation subset of size `m`; block b > 0 is `m` fresh validation examples, the same
+        for every instruction, outside the subset and outside the selection stage's first `reserved` examples (so
+        the stage's evidence stays fresh). Shorter than `m` (possibly empty) once the split runs out.
+        """
+        if block == 0:
+            return self.validation_subset(m, seed)
+        taken = set(self.validation_subset(m, seed)) | set(self.selection_subset(m, reserved, seed))
+        rest = [ex for ex in self.validation if ex not in taken]
+        order = random.Random(derive_seed(seed, "repeat_blocks")).sample(rest, len(rest))
+        return tuple(order[(block - 1) * m : block * m])

@@ -9,13 +9,16 @@ beside every method's, and a task screen drops tasks where it is high.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from instructzero.data.metrics import score_answer
-from instructzero.data.task import TaskData
+from instructzero.data.task import Example, TaskData
 
 
-def most_frequent_answer(task: TaskData) -> tuple[str, float]:
-    """The most frequent canonical answer outside the test split, and its mean score on the test split."""
+def most_frequent_answer(task: TaskData, examples: Sequence[Example] | None = None) -> tuple[str, float]:
+    """The most frequent canonical answer outside the test split, and its mean score on `examples`
+    (the test split by default; a screen that must not look at test passes validation examples)."""
     answer, _ = Counter(ex.output for ex in (*task.prompt_gen, *task.validation)).most_common(1)[0]
-    score = sum(score_answer(task.metric, answer, ex.answers) for ex in task.test) / len(task.test)
+    examples = task.test if examples is None else examples
+    score = sum(score_answer(task.metric, answer, ex.answers) for ex in examples) / len(examples)
     return answer, score

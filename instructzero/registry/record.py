@@ -38,7 +38,7 @@ def search_fingerprint(config: RunConfig, task: TaskData, blackbox_identity: str
     wb = config.whitebox
     return {
         "whitebox": [wb.model, wb.gguf_file, wb.n_soft_tokens, wb.max_new_tokens, wb.template,
-                     wb.no_repeat_ngram_size, wb.use_chat_template],  # fmt: skip
+                     wb.no_repeat_ngram_size, wb.use_chat_template, wb.instruction_form],  # fmt: skip
         "projection": [config.projection.intrinsic_dim, config.projection.distribution, config.seed],
         "exemplars": split_fingerprint(task.exemplars(config.task.n_exemplars, config.seed), task.metric),
         "blackbox": blackbox_identity,

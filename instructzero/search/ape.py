@@ -28,7 +28,7 @@ from instructzero.config.search import APEConfig
 from instructzero.config.whitebox import WhiteBoxConfig
 from instructzero.data.task import TaskData
 from instructzero.models.loading import load_causal_lm
-from instructzero.search.generator import exemplar_prompt, postprocess_instruction
+from instructzero.search.generator import FirstSentenceDone, exemplar_prompt, postprocess_instruction
 from instructzero.seeding import seed_from_bytes
 
 #: The response-cache "template" of proposals, so they never mix with zero-shot answers.
@@ -73,6 +73,7 @@ def sample_with_whitebox(
                 top_p=ape.top_p,
                 no_repeat_ngram_size=whitebox.no_repeat_ngram_size,
                 pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=[FirstSentenceDone(tokenizer, enc.input_ids.shape[1])],
             )
         completions += tokenizer.batch_decode(output[:, enc.input_ids.shape[1] :], skip_special_tokens=True)
     return [postprocess_instruction(c) for c in completions]

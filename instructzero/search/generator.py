@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria
 
 from instructzero.config.whitebox import WhiteBoxConfig
 from instructzero.data.task import Example
@@ -61,6 +62,38 @@ def postprocess_instruction(completion: str) -> str:
     text = text.split("\n")[0].split("Comment:")[0].strip()
     match = _FIRST_SENTENCE.match(text)
     return " ".join((match.group(1) if match else text).split())
+
+
+def in_form(instruction: str, form: str) -> str:
+    """A post-processed instruction in the form handed to the black box: `description`, as generated ("The
+    instruction was to find the opposite of a word.", the reference), or `imperative` ("Find the opposite of a
+    word."), which a chat model follows more literally."""
+    if form == "description":
+        return instruction
+    if form != "imperative":
+        raise ValueError(f"unknown instruction form '{form}' (use 'description' or 'imperative')")
+    body = instruction.removeprefix(INSTRUCTION_PREFIX).strip()
+    return body[:1].upper() + body[1:] if body else instruction
+
+
+_CUT = re.compile(r"\n|Comment:|[.!?]\s")
+
+
+class FirstSentenceDone(StoppingCriteria):
+    """Stops each sequence once :func:`postprocess_instruction`'s cut is decided: its new text (after
+    `prompt_length` tokens) holds a line break, "Comment:" or a sentence end followed by whitespace.
+    Everything generated after that is cut away anyway, so the instructions are the same as with the
+    full `max_new_tokens` (greedy or sampled: earlier tokens never depend on later ones); a small white
+    box usually writes one sentence in a third of its 64-token budget.
+    """
+
+    def __init__(self, tokenizer, prompt_length: int = 0) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Tensor, scores: Tensor, **kwargs) -> Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
+        return torch.tensor([_CUT.search(t.lstrip()) is not None for t in texts], device=input_ids.device)
 
 
 class InstructionGenerator:
@@ -156,6 +189,7 @@ class InstructionGenerator:
                 do_sample=False,
                 no_repeat_ngram_size=self.no_repeat_ngram_size,
                 pad_token_id=tokenizer.pad_token_id,
+                stopping_criteria=[FirstSentenceDone(tokenizer)],
             )
         return tokenizer.batch_decode(output, skip_special_tokens=True)
 

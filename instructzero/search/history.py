@@ -34,10 +34,17 @@ class Candidates:
     spend: Spend = Spend()
     #: The spending cap was reached while scoring this batch: no further rounds.
     budget_exhausted: bool = False
+    #: Which example block each row was scored on (`bo.repeats: pool`): 0 is the fixed validation subset, b > 0
+    #: the b-th block of fresh validation examples that a repeated instruction earned. Empty: all 0.
+    blocks: list[int] = field(default_factory=list)
 
     @property
     def means(self) -> np.ndarray:
         return self.scores.mean(axis=1)
+
+    @property
+    def block_of_row(self) -> np.ndarray:
+        return np.asarray(self.blocks, dtype=int) if self.blocks else np.zeros(len(self.instructions), dtype=int)
 
 
 @dataclass
@@ -66,8 +73,34 @@ class History:
         return np.concatenate([np.full(len(b.instructions), b.round) for b in self.batches])
 
     @property
+    def blocks(self) -> np.ndarray:
+        """`n` example blocks, one per observation (see `Candidates.blocks`)."""
+        return np.concatenate([b.block_of_row for b in self.batches]) if self.batches else np.zeros(0, dtype=int)
+
+    @property
     def means(self) -> np.ndarray:
-        return self.scores.mean(axis=1)
+        """`n` validation scores: each observation's instruction's mean over every distinct example block it was
+        scored on (its pooled evidence; with one block, its mean on the fixed subset)."""
+        return self._pooled()[0]
+
+    @property
+    def trials(self) -> np.ndarray:
+        """`n` example counts behind `means`: `m` times the distinct blocks of the observation's instruction."""
+        return self._pooled()[1]
+
+    def _pooled(self) -> tuple[np.ndarray, np.ndarray]:
+        scores, blocks = self.scores, self.blocks
+        sums: dict[str, dict[int, float]] = {}
+        for instruction, block, row in zip(self.instructions, blocks, scores):
+            sums.setdefault(instruction, {})[int(block)] = float(row.sum())  # a block's scores are the same each time
+        m = scores.shape[1] if scores.ndim == 2 else 0
+        trials = np.array([m * len(sums[v]) for v in self.instructions], dtype=float)
+        means = np.array([sum(sums[v].values()) for v in self.instructions], dtype=float) / np.maximum(trials, 1)
+        return means, trials
+
+    def next_block(self, instruction: str) -> int:
+        """The example block of `instruction`'s next evaluation: the number of distinct blocks it has had."""
+        return len({int(b) for v, b in zip(self.instructions, self.blocks) if v == instruction})
 
     @property
     def best_index(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from instructzero.blackbox.accounting import Budget
+from instructzero.blackbox.accounting import Budget, Spend
 from instructzero.blackbox.cache import ResponseCache
 from instructzero.blackbox.caller import BlackBoxCaller
 from instructzero.config.blackbox import BlackBoxConfig
@@ -18,7 +18,7 @@ from instructzero.config.search import APEConfig
 from instructzero.config.whitebox import WhiteBoxConfig
 from instructzero.data.task import TaskData
 from instructzero.search.ape import ape_prompts, sample_with_blackbox, sample_with_whitebox
-from instructzero.search.generator import exemplar_prompt, instructions_from_soft_prompts
+from instructzero.search.generator import exemplar_prompt, in_form, instructions_from_soft_prompts
 from instructzero.search.history import Proposals
 from instructzero.search.projection import SoftPromptProjection
 
@@ -47,18 +47,20 @@ def propose_instructions(
     """
     if len(soft_prompts) == 0:
         return Proposals([])
+    spend = Spend()
     if strategy != "ape":
         text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template)
-        return Proposals(instructions_from_soft_prompts(whitebox, projection, torch.as_tensor(soft_prompts), text, progress))
-    prompts = ape_prompts(task, n_exemplars, soft_prompts)
-    if ape.proposer == "whitebox":
-        return Proposals(sample_with_whitebox(whitebox, ape, prompts, soft_prompts, progress))
-    if proposer is None or cache is None:
-        raise ValueError("APE with the black box as proposer needs its config and a response cache")
-    sampler = proposer.model_copy(update={"temperature": ape.temperature, "max_tokens": whitebox.max_new_tokens})
-    caller = BlackBoxCaller.for_config(sampler, cache, progress=progress)
-    instructions, spend = sample_with_blackbox(caller, prompts, budget)
-    return Proposals(instructions, spend)
+        instructions = instructions_from_soft_prompts(whitebox, projection, torch.as_tensor(soft_prompts), text, progress)
+    elif ape.proposer == "whitebox":
+        instructions = sample_with_whitebox(whitebox, ape, ape_prompts(task, n_exemplars, soft_prompts), soft_prompts,
+                                            progress)  # fmt: skip
+    else:
+        if proposer is None or cache is None:
+            raise ValueError("APE with the black box as proposer needs its config and a response cache")
+        sampler = proposer.model_copy(update={"temperature": ape.temperature, "max_tokens": whitebox.max_new_tokens})
+        caller = BlackBoxCaller.for_config(sampler, cache, progress=progress)
+        instructions, spend = sample_with_blackbox(caller, ape_prompts(task, n_exemplars, soft_prompts), budget)
+    return Proposals([None if v is None else in_form(v, whitebox.instruction_form) for v in instructions], spend)
 
 
 def proposer_blackbox(strategy: str, ape: APEConfig, blackbox: BlackBoxConfig) -> BlackBoxConfig | None:

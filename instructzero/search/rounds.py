@@ -52,9 +52,12 @@ def advance(
         strategy=bo.strategy,
         kernel=bo.kernel,
         noise=bo.noise,
+        acquisition=bo.acquisition,
         num_restarts=bo.num_restarts,
         raw_samples=bo.raw_samples,
         sequential=bo.sequential,
+        targets=history.means,
+        trials=history.trials,
     )
     return history, proposal
 
