@@ -17,7 +17,9 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -202,10 +204,8 @@ def next_soft_prompts(
     d = soft_prompts.shape[-1]
     if strategy != "bo":
         return uniform_design(q, d, seed)
-    targets = scores.mean(axis=1) if targets is None else np.asarray(targets, dtype=np.float64)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = fit_gp(soft_prompts, targets, scores, kernel, noise, trials)
+    with _seeded_gp(soft_prompts, scores, kernel=kernel, noise=noise, seed=seed, targets=targets,
+                    trials=trials) as (model, targets):  # fmt: skip
         if acquisition == "thompson":
             return thompson_proposals(model, soft_prompts, q=q, seed=seed)
         return maximize_acquisition(model, soft_prompts, float(targets.max()), q=q, seed=seed, num_restarts=num_restarts,
@@ -228,13 +228,29 @@ def posterior_means(
     The GP is fitted as in a round (:func:`fit_gp` on the `n x m` per-example `scores`, `targets` and `trials`
     as in :func:`next_soft_prompts`), under `seed`.
     """
+    with _seeded_gp(soft_prompts, scores, kernel=kernel, noise=noise, seed=seed, targets=targets,
+                    trials=trials) as (model, _), torch.no_grad():  # fmt: skip
+        mean = model.posterior(_to_unit(soft_prompts)).mean
+    return mean.reshape(-1).numpy().astype(np.float64)
+
+
+@contextlib.contextmanager
+def _seeded_gp(
+    soft_prompts: np.ndarray,
+    scores: np.ndarray,
+    *,
+    kernel: str,
+    noise: str,
+    seed: int,
+    targets: np.ndarray | None,
+    trials: np.ndarray | None,
+) -> Iterator[tuple[SingleTaskGP, np.ndarray]]:
+    """The GP of a round, fitted under `seed` (targets: the row means of `scores` by default); the torch RNG stays
+    seeded inside the block, so what is drawn from the model there is deterministic too."""
     targets = scores.mean(axis=1) if targets is None else np.asarray(targets, dtype=np.float64)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = fit_gp(soft_prompts, targets, scores, kernel, noise, trials)
-        with torch.no_grad():
-            mean = model.posterior(_to_unit(soft_prompts)).mean
-    return mean.reshape(-1).numpy().astype(np.float64)
+        yield fit_gp(soft_prompts, targets, scores, kernel, noise, trials), targets
 
 
 def _to_unit(points: np.ndarray) -> Tensor:
