@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,9 @@ def llama_server(
         raise SystemExit(f"{python} not found: run `make setup-llama-server` first.")
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        # Something already listens there: its answers would pass for this model's.
+        raise SystemExit(f"port {port} is already in use (another server?): stop it or pass another --port.")
 
     def ready() -> bool:
         urllib.request.urlopen(f"{base_url}/models", timeout=1).read()

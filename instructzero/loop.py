@@ -15,6 +15,7 @@ from instructzero.blackbox.cache import ResponseCache
 from instructzero.blackbox.caller import BlackBoxCaller
 from instructzero.blackbox.scoring import RepeatBlocks, score_candidates
 from instructzero.config.run import RunConfig
+from instructzero.data.metrics import search_metric
 from instructzero.data.task import TaskData
 from instructzero.errors import ConfigError
 from instructzero.evaluation import Evaluator
@@ -65,7 +66,7 @@ def optimize(
         )  # fmt: skip
         batch = score_candidates(
             caller, round_index=round_index, soft_prompts=soft_prompts, instructions=proposals.instructions,
-            examples=examples, metric=task.metric,
+            examples=examples, metric=search_metric(config.task.objective, task.metric),
             budget=search_budget(bb, task, spent=history.spend + proposals.spend, **sizes),
             proposal_spend=proposals.spend,
             repeats=RepeatBlocks.of(bo.repeats, task, history, n_validation=config.task.n_validation,
@@ -88,6 +89,7 @@ def optimize(
         metric=task.metric, config=config.selection,
         budget=search_budget(bb, task, spent=history.spend, **{**sizes, "selection_calls": 0}),
         ranking=ranking_values(history, config.selection, bo, config.seed),
+        search_on_metric=config.task.objective == "metric",
     )  # fmt: skip
     evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
     test = evaluator.winner_on_test(selection, task.test)

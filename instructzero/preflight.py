@@ -34,6 +34,13 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
             + (f" after the selection stage's {held} calls (selection.calls)" if held else "")
             + f": raise it to at least {needed}."
         )
-    make_backend(bb).check(probe=probe and bb.probe)
+    backend = make_backend(bb)
+    backend.check(probe=probe and bb.probe)
+    if config.task.objective == "logprob":
+        if not backend.supports_logprobs:
+            raise ConfigError(f"black-box backend '{bb.backend}' cannot give log-probabilities: use task.objective:"
+                              " metric, or a backend that can (local, openai with echo + logprobs).")  # fmt: skip
+        if probe and bb.probe and hasattr(backend, "probe_logprobs"):
+            backend.probe_logprobs()
     model_source(config.whitebox.model, config.whitebox.gguf_file)
     return task

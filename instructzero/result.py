@@ -128,6 +128,14 @@ class OptimizationResult:
         return self.history.best_score
 
     @property
+    def pick_score(self) -> float:
+        """The score the winner was chosen on: its pooled mean after a selection stage, else its validation score
+        (what the winner's curse is measured against)."""
+        if self.selection is not None and self.selection.rungs:
+            return float(self.selection.pooled_means[self.selection.winner])
+        return self.validation_score
+
+    @property
     def spend(self) -> Spend:
         """Validation scoring, the selection stage, the test evaluation and the baselines together."""
         selection = self.selection.cost if self.selection is not None else Spend()

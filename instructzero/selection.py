@@ -85,17 +85,22 @@ def select_winner(
     config: SelectionConfig,
     budget: Budget | None = None,
     ranking: np.ndarray | None = None,
+    search_on_metric: bool = True,
 ) -> Selection:
     """Successive halving over the search's best distinct instructions on `examples` (the selection split).
 
     Args:
         examples: fresh examples, disjoint from the search's validation subset and from the test split.
         budget: the run's budget (the stage's calls were held back for it); a refusal ends the stage early.
+        search_on_metric: False when the search scored by another objective (`task.objective: logprob`): its
+            scores still choose the candidates, but carry no weight in the pooled evidence on `metric`.
     """
     if not config.enabled or not history.instructions:
         return no_selection(history, ranking)
     candidates, validation, trials = distinct_candidates(history, config.candidates, ranking)
     m = int(history.scores.shape[1])
+    if not search_on_metric:
+        trials = [0] * len(candidates)
     n = np.asarray(trials, dtype=float)  # examples behind each validation score (m, or more for pooled repeats)
     k = len(candidates)
     sums, counts = np.zeros(k), np.zeros(k, dtype=int)
@@ -103,7 +108,8 @@ def select_winner(
     n_rungs = max(1, math.ceil(math.log(k, config.eta))) if k > 1 else 0
 
     def pooled() -> np.ndarray:  # the same rule as `Selection.pooled_means`, on the evidence so far
-        return (np.asarray(validation) * n + sums) / (n + counts)
+        with np.errstate(invalid="ignore"):  # no evidence on the metric yet (search_on_metric False): NaN
+            return (np.asarray(validation) * n + sums) / (n + counts)
 
     for _ in range(n_rungs):
         per_candidate = min(config.calls // n_rungs // len(alive), len(examples) - used)

@@ -63,14 +63,16 @@ def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None)
         )  # fmt: skip
         candidates = score(
             blackbox=bb, n_validation=n_validation, n_baselines=n_baselines, selection_calls=held_for_selection,
-            repeats=bo.repeats, reserved_for_selection=reserved_for_selection(config), seed=seed, task=task,
+            repeats=bo.repeats, reserved_for_selection=reserved_for_selection(config),
+            objective=config.task.objective, seed=seed, task=task,
             history=history, soft_prompts=soft_prompts, instructions=instructions, round_index=r,
             id=round_step(SCORE_INSTRUCTIONS, r),
         )  # fmt: skip
         history, soft_prompts = gp(bo=bo, seed=seed, history=history, candidates=candidates, next_round=r + 1,
                                    id=round_step(UPDATE_GP, r))  # fmt: skip
     chosen = select(blackbox=bb, selection=config.selection, bo=bo, n_validation=n_validation,
-                    n_baselines=n_baselines, seed=seed, task=task, history=history)  # fmt: skip
+                    n_baselines=n_baselines, objective=config.task.objective, seed=seed, task=task,
+                    history=history)  # fmt: skip
     result = evaluate(
         blackbox=bb, evaluation=config.evaluation, stop_at_score=bo.stop_at_score, n_validation=n_validation,
         baseline_instructions=config.baseline_instructions, seed=seed, task=task, projection=projection,

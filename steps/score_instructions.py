@@ -6,6 +6,7 @@ from zenml import log_metadata, step
 from instructzero.blackbox.accounting import search_budget
 from instructzero.blackbox.scoring import RepeatBlocks, score_candidates
 from instructzero.config.blackbox import BlackBoxConfig
+from instructzero.data.metrics import search_metric
 from instructzero.data.task import TaskData
 from instructzero.search.history import Candidates, History, Proposals
 from materializers.candidates import CandidatesMaterializer
@@ -22,6 +23,7 @@ def score_instructions(
     selection_calls: int,
     repeats: str,
     reserved_for_selection: int,
+    objective: str,
     seed: int,
     task: TaskData,
     history: History,
@@ -34,14 +36,14 @@ def score_instructions(
     `history` says what the run has spent, so the budget caps hold across rounds; the calls
     for the test split and the baselines are held back. With `repeats: pool`, a regenerated instruction is
     scored on its next block of fresh validation examples (never the selection stage's first
-    `reserved_for_selection`).
+    `reserved_for_selection`). `objective: logprob` scores by the gold answers' log-probabilities.
     """
     budget = search_budget(blackbox, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
                            selection_calls=selection_calls, spent=history.spend + instructions.spend)  # fmt: skip
     with step_caller(blackbox) as caller:
         batch = score_candidates(
             caller, round_index=round_index, soft_prompts=soft_prompts, instructions=instructions.instructions,
-            examples=task.validation_subset(n_validation, seed), metric=task.metric, budget=budget,
+            examples=task.validation_subset(n_validation, seed), metric=search_metric(objective, task.metric), budget=budget,
             proposal_spend=instructions.spend,
             repeats=RepeatBlocks.of(repeats, task, history, n_validation=n_validation, seed=seed,
                                     reserved=reserved_for_selection),

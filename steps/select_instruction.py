@@ -21,19 +21,22 @@ def select_instruction(
     bo: BOConfig,
     n_validation: int,
     n_baselines: int,
+    objective: str,
     seed: int,
     task: TaskData,
     history: History,
 ) -> Annotated[Selection, SELECTION]:
     """Choose the winner: successive halving of the search's best distinct instructions on fresh validation
     examples (disabled: the best validation score, at no cost); ranked by the GP's posterior mean when
-    `selection.rank_by` says so (`bo` gives its kernel and noise model)."""
+    `selection.rank_by` says so (`bo` gives its kernel and noise model). Under `objective: logprob` the search's
+    scores choose the candidates but only the stage's own scores on the metric choose the winner."""
     budget = search_budget(blackbox, task, n_validation=n_validation, seed=seed, n_baselines=n_baselines,
                            spent=history.spend)  # fmt: skip
     examples = task.selection_subset(n_validation, selection.max_examples, seed)
     with step_caller(blackbox) as caller:
         chosen = select_winner(caller, history, examples=examples, metric=task.metric, config=selection,
-                               budget=budget, ranking=ranking_values(history, selection, bo, seed))  # fmt: skip
+                               budget=budget, ranking=ranking_values(history, selection, bo, seed),
+                               search_on_metric=objective == "metric")  # fmt: skip
     log_metadata(metadata={**chosen.cost.as_metadata(), "candidates": len(chosen.candidates),
                            "rungs": len(chosen.rungs)})  # fmt: skip
     return chosen

@@ -76,10 +76,13 @@ def test_a_tiny_grid_runs_each_cell_once_and_reports_it(tmp_path, tiny_lm_dir, c
         assert win + tie + loss == 2  # two tasks, one seed
     assert "reach uniform's final best" in report
     curse = report.split("Winner's curse")[1]
-    for method in ("instructzero", "uniform", "instructzero_selection"):  # validation minus test, per method
+    for method in ("instructzero", "uniform", "instructzero_selection"):  # the pick's score minus test, per method
         cells = [r for r in rows if r["method"] == method]
-        gap = sum(float(r["validation_score"]) - float(r["test_score"]) for r in cells) / len(cells)
+        gap = sum(float(r["pick_score"]) - float(r["test_score"]) for r in cells) / len(cells)
         assert f"| {method} | {gap:+.3f} |" in curse
+    # Without a selection stage the pick was chosen on its validation score; with one, on its pooled evidence.
+    assert all(r["pick_score"] == r["validation_score"] for r in rows if r["method"] != "instructzero_selection")
+    assert all(0 <= float(r["pick_score"]) <= 1 for r in rows)
     from instructzero.benchmark.config import cell_config
     from instructzero.data.load import read_task
     from instructzero.data.trivial import most_frequent_answer

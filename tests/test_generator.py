@@ -138,3 +138,23 @@ def test_a_run_hands_the_black_box_the_configured_form(tiny_lm_dir):
     assert [v.removeprefix(INSTRUCTION_PREFIX).strip().lower() for v in forms["description"]] == [
         v.lower() for v in forms["imperative"]
     ]
+
+
+def test_exemplar_prompt_begins_the_instruction_with_the_configured_start():
+    text = exemplar_prompt(EXEMPLARS[:1], start=" output ")
+    assert text == "Input: 1 2\nOutput: 3\n\nThe instruction was to output"
+    assert generator.split_lead(text) == ("Input: 1 2\nOutput: 3", "The instruction was to output")
+    assert exemplar_prompt(EXEMPLARS[:1], start="") == exemplar_prompt(EXEMPLARS[:1])
+
+
+def test_a_configured_start_is_part_of_every_instruction(tiny_lm_dir):
+    lm = load_causal_lm(str(tiny_lm_dir))
+    gen = InstructionGenerator(lm, draw_projection(10, 5, lm.hidden_size, seed=0), max_new_tokens=6, batch_size=3)
+    p = torch.as_tensor(sobol_design(3, 10, seed=0))
+    started = gen.generate(p, exemplar_prompt(EXEMPLARS, start="output"))
+    assert all(v.startswith(f"{INSTRUCTION_PREFIX} output") and len(v) > len(f"{INSTRUCTION_PREFIX} output") for v in started)
+    imperative = [generator.in_form(v, "imperative") for v in started]
+    assert all(v.startswith("Output") for v in imperative), imperative
+    # The start changes what the model is asked to continue, not only the label in front of it.
+    assert started != [f"{INSTRUCTION_PREFIX} output {v.removeprefix(INSTRUCTION_PREFIX).strip()}"
+                       for v in gen.generate(p, exemplar_prompt(EXEMPLARS))]  # fmt: skip

@@ -88,3 +88,21 @@ def test_a_model_name_the_server_does_not_list_is_flagged(llama_server, caplog):
     with caplog.at_level("WARNING", logger="instructzero.blackbox.backends.openai_compatible"):
         preflight(config_for(llama_server, model="gpt-4o"))
     assert "does not list model 'gpt-4o' (it lists smollm2)" in caplog.text
+
+
+def test_the_log_probability_objective_is_refused_where_the_server_misaligns_them(llama_server):
+    # llama-cpp-python's server (0.3.x) scores each echoed prompt token with the distribution after it; the probe
+    # catches that before any spending, in one line naming the fix.
+    from instructzero.errors import BlackBoxError
+
+    config = parse_config({
+        "task": {"source": "builtin", "name": "sum", "n_validation": 4, "max_test": 10, "objective": "logprob"},
+        "selection": {"enabled": True, "candidates": 2, "calls": 8},
+        "blackbox": {"backend": "openai", "base_url": llama_server, "model": "smollm2", "api_key_env": None,
+                     "max_retries": 0},
+    })  # fmt: skip
+    with pytest.raises(BlackBoxError) as error:
+        preflight(config)
+    message = str(error.value)
+    assert "misaligned prompt log-probabilities" in message and "task.objective: metric" in message
+    assert "\n" not in message

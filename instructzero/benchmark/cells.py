@@ -38,14 +38,16 @@ def run_cell(
         result = _manual(config, backend, task)
         best = max(result, key=lambda b: b.validation_score)
         calls = sum(b.spend.calls for b in result)
-        row = {"validation_score": best.validation_score, "test": best.test, "calls": calls,
+        row = {"validation_score": best.validation_score, "pick_score": best.validation_score, "test": best.test,
+               "calls": calls,
                "cache_hits": sum(b.spend.cache_hits for b in result), "instructions": [b.instruction for b in result]}  # fmt: skip
         curve = [(sum(b.validation_spend.calls for b in result), best.validation_score)]
     else:
         from instructzero.loop import optimize
 
         result = optimize(config, backend=backend, checked_task=task)
-        row = {"validation_score": result.validation_score, "test": result.test, "calls": result.blackbox_calls,
+        row = {"validation_score": result.validation_score, "pick_score": result.pick_score, "test": result.test,
+               "calls": result.blackbox_calls,
                "cache_hits": result.spend.cache_hits, "instructions": result.history.instructions}  # fmt: skip
         curve = result.history.best_so_far()
         history = result.history

@@ -24,7 +24,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "instructzero_selection": {"bo": {"strategy": "bo", "kernel": "coupled"}, "selection": {"enabled": True}},
 }
 REFERENCE = "instructzero"
-FIELDS = ["task", "method", "seed", "validation_score", "test_score", "test_ci_low", "test_ci_high", "calls",
+FIELDS = ["task", "method", "seed", "validation_score", "pick_score", "test_score", "test_ci_low", "test_ci_high", "calls",
           "cache_hits", "instructions", "distinct", "degenerate", "wall_s", "best_instruction", "cell"]  # fmt: skip
 
 

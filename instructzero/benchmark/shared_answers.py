@@ -27,19 +27,32 @@ class SharedAnswers(Backend):
     def check(self, probe: bool) -> None:
         self.inner.check(probe)
 
+    @property
+    def supports_logprobs(self) -> bool:  # type: ignore[override]
+        return self.inner.supports_logprobs
+
     def answer(self, requests: Iterable[tuple[int, str]], on_answer: OnAnswer) -> None:
-        def unseen() -> Iterator[tuple[int, str]]:
-            for index, prompt in requests:
-                key = self.store.key(self.identity, "", prompt, "")
+        self._through(requests, on_answer, lambda r: self.store.key(self.identity, "", r[1], ""), self.inner.answer)
+
+    def logprobs(self, requests: Iterable[tuple[int, str, str]], on_answer: OnAnswer) -> None:
+        self._through(requests, on_answer, lambda r: self.store.key(self.identity, "", r[1], "", r[2]),
+                      self.inner.logprobs)  # fmt: skip
+
+    def _through(self, requests: Iterable[tuple], on_answer: OnAnswer, key_of, send) -> None:
+        """Answer from the store what it holds; `send` the rest to the inner backend and keep its answers."""
+
+        def unseen() -> Iterator[tuple]:
+            for request in requests:
+                key = key_of(request)
                 if (row := self.store.rows([key]).get(key)) is not None:
-                    on_answer(index, Completion(*row))
+                    on_answer(request[0], Completion(*row))
                 else:
-                    keys[index] = key
-                    yield index, prompt
+                    keys[request[0]] = key
+                    yield request
 
         def keep(index: int, completion: Completion) -> None:
             self.store.put_many([(keys[index], completion.text, completion.prompt_tokens, completion.completion_tokens)])
             on_answer(index, completion)
 
         keys: dict[int, str] = {}
-        self.inner.answer(unseen(), keep)
+        send(unseen(), keep)

@@ -40,18 +40,29 @@ class Completion:
 OnAnswer = Callable[[int, Completion], None]
 
 
+def logprob_text(value: float) -> str:
+    """A continuation's mean token log-probability as the cached answer text (:func:`parse_logprob` reads it)."""
+    return repr(float(value))
+
+
+def parse_logprob(text: str) -> float:
+    return float(text)
+
+
 class Backend:
     """Base of every black-box backend; subclasses register with :func:`register_backend`.
 
     Class attributes describe the backend to the config checks without building it:
     `needs_base_url` (an endpoint must be named), `billed` (tokens cost money, so
-    `blackbox.prices` applies).
+    `blackbox.prices` applies), `supports_logprobs` (it can score a given continuation:
+    `task.objective: logprob`).
     """
 
     #: The `blackbox.backend` name it is registered under.
     name: ClassVar[str] = ""
     needs_base_url: ClassVar[bool] = False
     billed: ClassVar[bool] = False
+    supports_logprobs: ClassVar[bool] = False
 
     @classmethod
     def from_config(cls, config: BlackBoxConfig) -> Backend:
@@ -76,6 +87,12 @@ class Backend:
         the answers already received have been handed over.
         """
         raise NotImplementedError
+
+    def logprobs(self, requests: Iterable[tuple[int, str, str]], on_answer: OnAnswer) -> None:
+        """For every `(index, prompt, continuation)` pulled, the mean log-probability per token of `continuation`
+        right after `prompt`, handed over as a :class:`Completion` whose text is :func:`logprob_text` of it.
+        Pulled lazily, like :meth:`answer`."""
+        raise NotImplementedError(f"black-box backend '{self.name}' cannot score continuations")
 
 
 #: Where backends live: every module in this package is imported to find them.

@@ -44,9 +44,11 @@ class ResponseCache:
             self._db.execute("CREATE TABLE IF NOT EXISTS merged_shards (name TEXT PRIMARY KEY)")
 
     @staticmethod
-    def key(identity: str, template: str, instruction: str, input_: str) -> str:
-        """sha256 of (endpoint, model, decoding settings) + template + instruction + input."""
-        return hashlib.sha256(json.dumps([identity, template, instruction, input_]).encode()).hexdigest()
+    def key(identity: str, template: str, instruction: str, input_: str, continuation: str | None = None) -> str:
+        """sha256 of (endpoint, model, decoding settings) + template + instruction + input, and for a
+        log-probability request the continuation scored (answers and log-probabilities never share a key)."""
+        parts = [identity, template, instruction, input_] + ([] if continuation is None else ["logprob", continuation])
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, str]:
         return {k: row[0] for k, row in self.rows(keys).items()}

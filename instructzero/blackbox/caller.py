@@ -38,11 +38,21 @@ class Request:
     template: str
     instruction: str = ""
     input: str = ""
+    #: Set for a log-probability request: the text whose probability after `prompt` is asked for.
+    continuation: str | None = None
 
     @classmethod
     def zero_shot(cls, instruction: str, input_: str, template: str = ZERO_SHOT_TEMPLATE) -> Request:
         """The reference evaluation's query: `template` filled with the instruction and the example's input."""
         return cls(template.format(instruction=instruction, input=input_), template, instruction, input_)
+
+    @classmethod
+    def gold_logprob(
+        cls, instruction: str, input_: str, answer: str, template: str = ZERO_SHOT_TEMPLATE
+    ) -> Request:
+        """How likely the black box is to give `answer` to the zero-shot query (after one space)."""
+        return cls(template.format(instruction=instruction, input=input_), template, instruction, input_,
+                   continuation=f" {answer.strip()}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,24 +103,28 @@ class BlackBoxCaller:
         propagates after every answer received so far has been cached and booked.
         """
         budget = budget if budget is not None else Budget(price=self.price)
-        keys = [self.cache.key(self.identity, r.template, r.instruction, r.input) for r in requests]
+        kinds = {r.continuation is None for r in requests}
+        if len(kinds) > 1:
+            raise ValueError("ask answers or log-probabilities in one batch, not both")
+        keys = [self.cache.key(self.identity, r.template, r.instruction, r.input, r.continuation) for r in requests]
         known = self.cache.get_many(keys)
-        todo: dict[str, str] = {}
+        todo: dict[str, Request] = {}
         for key, request in zip(keys, requests):
             if key not in known and key not in todo:
-                todo[key] = request.prompt
+                todo[key] = request
         todo_keys, prompts = list(todo), list(todo.values())
         paid: list[tuple[Completion, float]] = []
         lock = threading.Lock()
         reserved = 0
 
-        def admitted() -> Iterator[tuple[int, str]]:
+        def admitted() -> Iterator[tuple]:
             nonlocal reserved
-            for index, prompt in enumerate(prompts):
+            for index, request in enumerate(prompts):
                 if not budget.try_reserve():
                     return
                 reserved += 1
-                yield index, prompt
+                yield (index, request.prompt) if request.continuation is None else \
+                    (index, request.prompt, request.continuation)  # fmt: skip
 
         bar = tqdm(total=len(prompts), desc="black box", unit="call", disable=not self.progress)
 
@@ -124,8 +138,10 @@ class BlackBoxCaller:
             bar.update()
 
         try:
-            if prompts:
+            if prompts and prompts[0].continuation is None:
                 self.backend.answer(admitted(), on_answer)
+            elif prompts:
+                self.backend.logprobs(admitted(), on_answer)
         finally:
             for _ in range(reserved - len(paid)):  # admitted but never answered (a fatal error)
                 budget.release()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from instructzero.blackbox.accounting import Budget, Spend
-from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
+from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE, parse_logprob
 from instructzero.blackbox.caller import BlackBoxCaller, Request
-from instructzero.data.metrics import score_answer
+from instructzero.data.metrics import LOGPROB, score_answer
 from instructzero.data.task import Example, TaskData
 from instructzero.search.history import Candidates, History
 
@@ -54,19 +54,26 @@ def score_zero_shot(
 ) -> ScoreReport:
     """Per-example scores of each instruction (`n` instructions x `m` examples).
 
+    `metric` is a task metric, or :data:`LOGPROB` (scores from the gold answers' log-probabilities; the
+    report's answers are then those log-probabilities as text).
     When `budget` refuses a request, the instructions left without a full set of answers
     are dropped from the report (their answers so far stay cached for a later run with
     more budget).
     """
-    requests = [Request.zero_shot(v, ex.input, template) for v in instructions for ex in examples]
+    if metric == LOGPROB:
+        requests = [Request.gold_logprob(v, ex.input, ex.answers[0], template) for v in instructions for ex in examples]
+    else:
+        requests = [Request.zero_shot(v, ex.input, template) for v in instructions for ex in examples]
     answers = caller.ask(requests, budget)
     m = len(examples)
     rows = [answers.texts[i * m : (i + 1) * m] for i in range(len(instructions))]
     kept = [i for i, row in enumerate(rows) if all(a is not None for a in row)]
     texts = [[str(a) for a in rows[i]] for i in kept]
-    scores = np.array(
-        [[score_answer(metric, a, ex.answers) for a, ex in zip(row, examples)] for row in texts], dtype=np.float64
-    ).reshape(len(kept), m)
+    if metric == LOGPROB:
+        values = [[float(np.exp(parse_logprob(a))) for a in row] for row in texts]
+    else:
+        values = [[score_answer(metric, a, ex.answers) for a, ex in zip(row, examples)] for row in texts]
+    scores = np.array(values, dtype=np.float64).reshape(len(kept), m)
     return ScoreReport(kept, scores, texts, answers.spend, budget_exhausted=answers.budget_exhausted)
 
 

@@ -48,6 +48,9 @@ class RunConfig(StrictModel):
         if self.selection.rank_by == "posterior_mean" and self.bo.strategy != "bo":
             raise ValueError("selection.rank_by 'posterior_mean' needs bo.strategy 'bo' (it ranks by the GP's estimate);"
                              " use rank_by 'validation' for uniform or ape")  # fmt: skip
+        if self.task.objective == "logprob" and not self.selection.enabled:
+            raise ValueError("task.objective 'logprob' needs selection.enabled: true (the winner is picked on the"
+                             " task's metric by the selection stage)")  # fmt: skip
         return self
 
     @property

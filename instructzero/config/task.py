@@ -37,6 +37,10 @@ class TaskConfig(StrictModel):
     test_path: str | None = None
     test_fraction: float = Field(0.3, gt=0.0, lt=1.0)
     metric: str | None = None
+    #: What the search scores instructions by: `metric` (the task's metric on generated answers, the reference)
+    #: or `logprob` (the black box's probability of the gold answer: a continuous, less noisy score; the backend
+    #: must give log-probabilities, and the winner is still picked on the metric by the selection stage).
+    objective: Literal["metric", "logprob"] = "metric"
     n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
     n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
     max_test: int = Field(DEFAULT_MAX_TEST, ge=1)

@@ -24,6 +24,9 @@ class WhiteBoxConfig(StrictModel):
     #: What the black box is handed: `description`, the completed sentence "The instruction was to <v>." (the
     #: reference), or `imperative`, "<V>." alone (what a user writes; a chat model follows it more literally).
     instruction_form: Literal["description", "imperative"] = "description"
+    #: The first words of every instruction, written after "The instruction was to" before the white box
+    #: completes it (e.g. `output`: "Output the opposite of the word."); empty: the reference's open sentence.
+    instruction_start: str = Field("", max_length=40)
     #: Forbid repeating any n-gram of this size in a generated instruction (0: off). 3 stops the
     #: "the maximum value of the maximum value of ..." loops a small white box falls into.
     no_repeat_ngram_size: int = Field(3, ge=0)

@@ -71,6 +71,17 @@ TASK_METRICS = {
 }
 
 
+#: `task.objective: logprob`: the search scores an example by the black box's probability of its first gold
+#: answer, exp(mean token log-probability) in (0, 1], instead of the metric on a generated answer.
+LOGPROB = "logprob"
+
+
+def search_metric(objective: str, metric: str) -> str:
+    """What the search scores instructions by: the task's `metric`, or :data:`LOGPROB`. The selection stage and
+    the test always use the metric."""
+    return LOGPROB if objective == LOGPROB else metric
+
+
 def metric_for_task(task: str) -> str:
     return TASK_METRICS.get(task, "exact_match")
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from instructzero.data.metrics import search_metric
 from instructzero.data.task import Example, TaskData
 from instructzero.version import __version__
 
@@ -38,11 +39,13 @@ def search_fingerprint(config: RunConfig, task: TaskData, blackbox_identity: str
     wb = config.whitebox
     return {
         "whitebox": [wb.model, wb.gguf_file, wb.n_soft_tokens, wb.max_new_tokens, wb.template,
-                     wb.no_repeat_ngram_size, wb.use_chat_template, wb.instruction_form],  # fmt: skip
+                     wb.no_repeat_ngram_size, wb.use_chat_template, wb.instruction_form,
+                     wb.instruction_start],  # fmt: skip
         "projection": [config.projection.intrinsic_dim, config.projection.distribution, config.seed],
         "exemplars": split_fingerprint(task.exemplars(config.task.n_exemplars, config.seed), task.metric),
         "blackbox": blackbox_identity,
-        "validation": split_fingerprint(task.validation_subset(config.task.n_validation, config.seed), task.metric),
+        "validation": split_fingerprint(task.validation_subset(config.task.n_validation, config.seed),
+                                        search_metric(config.task.objective, task.metric)),
     }
 
 

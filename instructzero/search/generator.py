@@ -35,10 +35,11 @@ _FIRST_SENTENCE = re.compile(r"^(.*?[.!?])(?=\s|$)")
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
-def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain") -> str:
+def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain", start: str = "") -> str:
     """The text after the soft tokens: κ demonstrations, then the sentence to complete.
 
-    `plain` is the reference's (demonstrations only); `ape` adds APE's preamble before them.
+    `plain` is the reference's (demonstrations only); `ape` adds APE's preamble before them. `start`, the
+    first words of every instruction (e.g. "output"), follows "The instruction was to".
     """
     demos = "\n\n".join(f"Input: {ex.input}\nOutput: {ex.output}" for ex in exemplars)
     if template == "ape":
@@ -46,7 +47,13 @@ def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain") -> st
         demos = APE_PREAMBLE.format(n=_NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else n) + demos
     elif template != "plain":
         raise ValueError(f"unknown generation template '{template}' (use 'plain' or 'ape')")
-    return f"{demos}\n\n{INSTRUCTION_PREFIX}"
+    return f"{demos}\n\n{INSTRUCTION_PREFIX}" + (f" {start.strip()}" if start.strip() else "")
+
+
+def split_lead(text: str) -> tuple[str, str]:
+    """An exemplar prompt cut before "The instruction was to": (the demonstrations, the sentence begun)."""
+    body, sep, lead = text.rpartition(INSTRUCTION_PREFIX)
+    return (body.rstrip(), sep + lead) if sep else (text, "")
 
 
 def is_degenerate(instruction: str) -> bool:
@@ -137,11 +144,11 @@ class InstructionGenerator:
         """Optionally wrap the exemplars in the model's chat template, ending mid-answer."""
         if not self.use_chat_template:
             return text
-        body = text.removesuffix(INSTRUCTION_PREFIX).rstrip()
+        body, lead = split_lead(text)
         chat = self.lm.tokenizer.apply_chat_template(
             [{"role": "user", "content": body}], tokenize=False, add_generation_prompt=True
         )
-        return f"{chat}{INSTRUCTION_PREFIX}"
+        return f"{chat}{lead}"
 
     @torch.inference_mode()
     def generate(
@@ -165,7 +172,9 @@ class InstructionGenerator:
         for start in tqdm(starts, desc="white box", unit="batch", disable=not progress):
             stop = start + self.batch_size
             completions += self._complete(soft_prompts[start:stop], texts[start:stop])
-        return [postprocess_instruction(c) for c in completions]
+        # The words the prompt already began the instruction with (`whitebox.instruction_start`) belong to it.
+        leads = [split_lead(t)[1].removeprefix(INSTRUCTION_PREFIX) for t in texts]
+        return [postprocess_instruction(lead + c) for lead, c in zip(leads, completions)]
 
     def _complete(self, soft_prompts: Tensor, texts: list[str]) -> list[str]:
         model, tokenizer, device = self.lm.model, self.lm.tokenizer, self.lm.device

@@ -49,7 +49,7 @@ def propose_instructions(
         return Proposals([])
     spend = Spend()
     if strategy != "ape":
-        text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template)
+        text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template, whitebox.instruction_start)
         instructions = instructions_from_soft_prompts(whitebox, projection, torch.as_tensor(soft_prompts), text, progress)
     elif ape.proposer == "whitebox":
         instructions = sample_with_whitebox(whitebox, ape, ape_prompts(task, n_exemplars, soft_prompts), soft_prompts,

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from instructzero.blackbox.base import Backend, Completion, OnAnswer, register_backend
+from instructzero.blackbox.base import Backend, Completion, OnAnswer, logprob_text, register_backend
 
 if TYPE_CHECKING:
     from instructzero.config.blackbox import BlackBoxConfig
@@ -20,6 +20,8 @@ class LocalBackend(Backend):
     The model is loaded on the first request, so a black box with nothing to
     answer (everything cached, or an empty round) costs no model load.
     """
+
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -92,3 +94,28 @@ class LocalBackend(Backend):
                 new_lengths = (new_tokens != tokenizer.pad_token_id).sum(dim=1).tolist()
                 for (index, _), text, n_prompt, n_new in zip(batch, texts, prompt_lengths, new_lengths):
                     on_answer(index, Completion(text, int(n_prompt), int(n_new)))
+
+    def logprobs(self, requests: Iterable[tuple[int, str, str]], on_answer: OnAnswer) -> None:
+        """Mean token log-probability of each continuation after its (formatted) prompt: one forward pass per
+        batch, no generation. Left padding puts every row's continuation at the end of the row."""
+        import torch
+
+        requests = iter(requests)
+        with torch.inference_mode():
+            while batch := list(itertools.islice(requests, self.batch_size)):
+                tokenizer, model = self.lm.tokenizer, self.lm.model
+                prompts = [self._format(p) for _, p, _ in batch]
+                conts = [c.lstrip() if self.use_chat_template else c for _, _, c in batch]
+                n_prompt = [len(tokenizer(p).input_ids) for p in prompts]
+                enc = tokenizer([p + c for p, c in zip(prompts, conts)], return_tensors="pt", padding=True)
+                enc = enc.to(self.lm.device)
+                positions = (enc.attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+                logits = model(**enc, position_ids=positions).logits.float()
+                token_logprobs = torch.log_softmax(logits[:, :-1], dim=-1).gather(
+                    -1, enc.input_ids[:, 1:].unsqueeze(-1)
+                ).squeeze(-1)  # `b x (L - 1)`: log p(token t | tokens < t), for t = 1 .. L - 1
+                lengths = enc.attention_mask.sum(dim=1).tolist()
+                for row, ((index, _, _), n_first, length) in enumerate(zip(batch, n_prompt, lengths)):
+                    n_cont = max(1, int(length) - n_first)  # tokens of the continuation (at least the last one)
+                    value = token_logprobs[row, -n_cont:].mean().item()
+                    on_answer(index, Completion(logprob_text(value), int(length), 0))

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from instructzero.blackbox.base import Backend, Completion, OnAnswer, register_backend
+from instructzero.blackbox.base import Backend, Completion, OnAnswer, logprob_text, register_backend
 from instructzero.blackbox.ratelimit import TokenBucket
 from instructzero.errors import BlackBoxError
 
@@ -110,6 +110,10 @@ def _classify(exc: BaseException, timeout_s: float) -> _Failure:
     raise exc
 
 
+#: The probe's prompt: the next token is " 8" for any language model.
+_COUNTING = "1, 2, 3, 4, 5, 6, 7,"
+
+
 @register_backend("openai")
 class OpenAICompatibleBackend(Backend):
     """Any OpenAI-compatible chat-completions endpoint.
@@ -124,6 +128,9 @@ class OpenAICompatibleBackend(Backend):
 
     needs_base_url = True
     billed = True
+    #: Through `/v1/completions` with `echo` and `logprobs` (vLLM, llama.cpp's Python server); the probe of
+    #: `task.objective: logprob` checks that the endpoint gives them.
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -247,9 +254,40 @@ class OpenAICompatibleBackend(Backend):
     # -- answering ---------------------------------------------------------------------------
     def answer(self, requests: Iterable[tuple[int, str]], on_answer: OnAnswer) -> None:
         """Up to `max_concurrency` requests in flight, each pulling the next prompt when it is free."""
-        asyncio.run(self._answer_all(iter(requests), on_answer))
+        asyncio.run(self._answer_all(iter(requests), on_answer, lambda client, r: self._request(client, r[1])))
 
-    async def _answer_all(self, requests: Iterator[tuple[int, str]], on_answer: OnAnswer) -> None:
+    def logprobs(self, requests: Iterable[tuple[int, str, str]], on_answer: OnAnswer) -> None:
+        """Log-probabilities of continuations, as many in flight as answers (see :meth:`_gold_logprob`)."""
+        asyncio.run(self._answer_all(iter(requests), on_answer,
+                                     lambda client, r: self._gold_logprob(client, r[1], r[2])))  # fmt: skip
+
+    def probe_logprobs(self) -> None:
+        """Two log-probability requests before any spending: a one-line error if the endpoint gives no prompt
+        log-probabilities, or gives them misaligned. A counting continuation any language model predicts must
+        be far likelier than an unrelated word; llama-cpp-python's server (0.3.x) scores each echoed token with
+        the distribution *after* it, which inverts that."""
+
+        async def probe() -> tuple[float, float]:
+            client = self._client()
+            try:
+                likely = await self._gold_logprob(client, _COUNTING, " 8")
+                unlikely = await self._gold_logprob(client, _COUNTING, " banana")
+                return float(likely.text), float(unlikely.text)
+            finally:
+                await client.close()
+
+        fix = "use an endpoint with correct echo + logprobs on /v1/completions (e.g. vLLM), or task.objective: metric"
+        try:
+            likely, unlikely = asyncio.run(probe())
+        except BlackBoxError as exc:
+            raise BlackBoxError(f"{self.base_url} gives no prompt log-probabilities ({exc}): {fix}.") from None
+        if likely <= unlikely + 1.0:
+            raise BlackBoxError(
+                f"{self.base_url} gives misaligned prompt log-probabilities (log p(' 8' | '{_COUNTING}') = "
+                f"{likely:.2f}, log p(' banana' | same) = {unlikely:.2f}): {fix}."
+            )
+
+    async def _answer_all(self, requests: Iterator[tuple], on_answer: OnAnswer, send) -> None:
         client = self._client()
         for bucket in (self._rpm, self._tpm):
             if bucket:
@@ -260,13 +298,12 @@ class OpenAICompatibleBackend(Backend):
             nonlocal failed
             # One event-loop thread: pulling from the shared iterator needs no lock.
             while not failed and (request := next(requests, None)) is not None:
-                index, prompt = request
                 try:
-                    completion = await self._request(client, prompt)
+                    completion = await send(client, request)
                 except BaseException:
                     failed = True
                     raise
-                on_answer(index, completion)
+                on_answer(request[0], completion)
 
         workers = [asyncio.ensure_future(worker()) for _ in range(self.max_concurrency)]
         try:
@@ -281,21 +318,50 @@ class OpenAICompatibleBackend(Backend):
             await client.close()
 
     async def _request(self, client, prompt: str) -> Completion:
-        estimate = len(prompt) / 4 + self.max_tokens  # tokens, before the server tells us
+        async def send():
+            response = await client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            if not getattr(response, "choices", None) or response.choices[0].message is None:
+                raise _Malformed("no choices")
+            return response, response.choices[0].message.content or ""
+
+        return await self._with_retries(send, estimate=len(prompt) / 4 + self.max_tokens)
+
+    async def _gold_logprob(self, client, prompt: str, continuation: str) -> Completion:
+        """`/v1/completions` on `prompt + continuation` with `echo` and `logprobs`: the mean log-probability of
+        the tokens that start inside `continuation` (character offsets). The raw prompt, without the chat
+        template the answers get: a proxy for the search, whose pick is still made on the metric."""
+        start, end = len(prompt), len(prompt) + len(continuation)
+
+        async def send():
+            response = await client.completions.create(
+                model=self.model, prompt=prompt + continuation, echo=True, logprobs=1, max_tokens=1, temperature=0
+            )
+            choice = response.choices[0] if getattr(response, "choices", None) else None
+            logprobs = getattr(choice, "logprobs", None)
+            if logprobs is None or not logprobs.token_logprobs or not logprobs.text_offset:
+                raise _Malformed("no prompt log-probabilities: the endpoint ignores echo + logprobs")
+            values = [v for offset, v in zip(logprobs.text_offset, logprobs.token_logprobs)
+                      if start <= offset < end and v is not None]  # fmt: skip
+            if not values:
+                raise _Malformed("no log-probabilities for the continuation's tokens")
+            return response, logprob_text(sum(values) / len(values))
+
+        return await self._with_retries(send, estimate=end / 4 + 1)
+
+    async def _with_retries(self, send, estimate: float) -> Completion:
+        """`send()` -> (response, text) under the rate limits, retrying what `_classify` calls retryable."""
         for attempt in range(self.retry.max_retries + 1):
             if self._rpm:
                 await self._rpm.acquire(1)
             if self._tpm:
                 await self._tpm.acquire(estimate)
             try:
-                response = await client.chat.completions.create(
-                    model=self.model,
-                    messages=[{"role": "user", "content": prompt}],
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                )
-                if not getattr(response, "choices", None) or response.choices[0].message is None:
-                    raise _Malformed("no choices")
+                response, text = await send()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below; unknown errors re-raise
@@ -311,5 +377,5 @@ class OpenAICompatibleBackend(Backend):
             completion_tokens = usage.completion_tokens if usage else 0
             if self._tpm and usage:
                 self._tpm.adjust(prompt_tokens + completion_tokens - estimate)
-            return Completion(response.choices[0].message.content or "", prompt_tokens, completion_tokens, attempt + 1)
+            return Completion(text, prompt_tokens, completion_tokens, attempt + 1)
         raise AssertionError("unreachable")
