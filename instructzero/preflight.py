@@ -40,7 +40,7 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
         if not backend.supports_logprobs:
             raise ConfigError(f"black-box backend '{bb.backend}' cannot give log-probabilities: use task.objective:"
                               " metric, or a backend that can (local, openai with echo + logprobs).")  # fmt: skip
-        if probe and bb.probe and hasattr(backend, "probe_logprobs"):
+        if probe and bb.probe:
             backend.probe_logprobs()
     model_source(config.whitebox.model, config.whitebox.gguf_file)
     return task

@@ -88,6 +88,10 @@ class Backend:
         """
         raise NotImplementedError
 
+    def probe_logprobs(self) -> None:
+        """Before any spending, fail in one line if the backend's log-probabilities cannot be trusted (an endpoint
+        may lack them or misalign them); nothing to probe for an in-process model."""
+
     def logprobs(self, requests: Iterable[tuple[int, str, str]], on_answer: OnAnswer) -> None:
         """For every `(index, prompt, continuation)` pulled, the mean log-probability per token of `continuation`
         right after `prompt`, handed over as a :class:`Completion` whose text is :func:`logprob_text` of it.
