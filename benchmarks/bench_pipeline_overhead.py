@@ -26,7 +26,7 @@ def time_pipeline_against_inprocess(config_for, zenml_dir: Path, cached_rerun: b
     cache, after one warm-up run (model loads and conversion are not what is measured); with `cached_rerun`, also
     the pipeline's rerun with every step cached. The one timing both benchmark scripts report."""
     from instructzero.loop import optimize
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     os.environ["ZENML_CONFIG_PATH"] = str(zenml_dir)
     optimize(config_for("warm.sqlite"))

@@ -60,11 +60,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             task = preflight(config)
         except DataValidationError as exc:
-            from pipelines.run import save_failed_validation
+            from instructzero.pipelines.run import save_failed_validation
 
             save_failed_validation(exc)
             raise
-        from pipelines.run import registry_decision, run_pipeline
+        from instructzero.pipelines.run import registry_decision, run_pipeline
 
         result, run_id = run_pipeline(config, step_cache=not args.no_step_cache, task=task)
         where = f"ZenML run {run_id}: `zenml pipeline runs describe {run_id}`, `zenml login --local` for the dashboard"
@@ -108,9 +108,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_recheck(args: argparse.Namespace) -> int:
     """Re-check production; on a regression with `recheck.reoptimize`, run a full optimization."""
+    from instructzero.pipelines.registry import NoProductionPrompt, production_record
+    from instructzero.pipelines.run import registry_decision, run_pipeline, run_recheck
     from instructzero.preflight import preflight
-    from pipelines.registry import NoProductionPrompt, production_record
-    from pipelines.run import registry_decision, run_pipeline, run_recheck
 
     try:
         name, version, record = production_record(args.task, args.model_name)
@@ -142,8 +142,8 @@ def cmd_recheck(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_register(args: argparse.Namespace) -> int:
-    from pipelines.run import ensure_source_root
-    from pipelines.stack import KubernetesStack, register_stack
+    from instructzero.pipelines.run import ensure_source_root
+    from instructzero.pipelines.stack import KubernetesStack, register_stack
 
     ensure_source_root()
     spec = KubernetesStack(
@@ -157,7 +157,13 @@ def cmd_stack_register(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from pipelines.run import create_schedule, delete_schedule, ensure_source_root, list_schedules, update_schedule
+    from instructzero.pipelines.run import (
+        create_schedule,
+        delete_schedule,
+        ensure_source_root,
+        list_schedules,
+        update_schedule,
+    )
 
     ensure_source_root()
     if args.action == "create":
@@ -184,7 +190,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    from pipelines.registry import NoProductionPrompt, production_prompt
+    from instructzero.pipelines.registry import NoProductionPrompt, production_prompt
 
     try:
         prompt = production_prompt(args.task, args.model_name)

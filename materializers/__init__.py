@@ -5,13 +5,13 @@ file API (so it works unchanged on S3), stores open formats (safetensors, npz,
 JSON), records metadata and, where useful, an HTML dashboard view.
 """
 
-from materializers.candidates import CandidatesMaterializer, HistoryMaterializer
-from materializers.data_validation import DataValidationReportMaterializer
-from materializers.projection import ProjectionMaterializer
-from materializers.proposals import ProposalsMaterializer
-from materializers.result import OptimizationResultMaterializer
-from materializers.soft_prompts import SoftPromptsMaterializer
-from materializers.task import TaskDataMaterializer
+from instructzero.materializers.candidates import CandidatesMaterializer, HistoryMaterializer
+from instructzero.materializers.data_validation import DataValidationReportMaterializer
+from instructzero.materializers.projection import ProjectionMaterializer
+from instructzero.materializers.proposals import ProposalsMaterializer
+from instructzero.materializers.result import OptimizationResultMaterializer
+from instructzero.materializers.soft_prompts import SoftPromptsMaterializer
+from instructzero.materializers.task import TaskDataMaterializer
 
 __all__ = [
     "CandidatesMaterializer",

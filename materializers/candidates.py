@@ -10,9 +10,9 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.blackbox.accounting import Spend
+from instructzero.materializers.io import content_hash, read_json, read_npz, write_json, write_npz, write_text
+from instructzero.materializers.visualize import candidates_table, history_plot
 from instructzero.search.history import Candidates, History
-from materializers.io import content_hash, read_json, read_npz, write_json, write_npz, write_text
-from materializers.visualize import candidates_table, history_plot
 
 
 def _batch_record(batch: Candidates) -> dict[str, Any]:

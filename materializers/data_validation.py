@@ -11,7 +11,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.data.checks import CheckResult, DataValidationReport
-from materializers.io import read_json, write_json, write_text
+from instructzero.materializers.io import read_json, write_json, write_text
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,8 +9,8 @@ from safetensors.torch import load, save
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from instructzero.materializers.io import read_json, write_json
 from instructzero.search.projection import SoftPromptProjection
-from materializers.io import read_json, write_json
 
 _FIELDS = ("n_tokens", "hidden", "seed", "distribution", "scale")
 

@@ -9,8 +9,8 @@ from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.blackbox.accounting import Spend
+from instructzero.materializers.io import content_hash, read_json, write_json
 from instructzero.search.history import Proposals
-from materializers.io import content_hash, read_json, write_json
 
 
 class ProposalsMaterializer(BaseMaterializer):

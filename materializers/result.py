@@ -10,10 +10,10 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from instructzero.blackbox.accounting import Spend
+from instructzero.materializers.candidates import history_html, load_history, save_history
+from instructzero.materializers.io import read_json, read_npz, write_json, write_npz, write_text
 from instructzero.result import BaselineScore, OptimizationResult, Selection, TestResult
 from instructzero.version import __version__
-from materializers.candidates import history_html, load_history, save_history
-from materializers.io import read_json, read_npz, write_json, write_npz, write_text
 
 _FIELDS = ("task", "metric", "seed", "projection_seed", "stop_reason", "wall_time_s")
 

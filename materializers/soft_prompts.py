@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from zenml.materializers.numpy_materializer import NumpyMaterializer
 
-from materializers.io import content_hash
+from instructzero.materializers.io import content_hash
 
 
 class SoftPromptsMaterializer(NumpyMaterializer):

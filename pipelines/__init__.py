@@ -1,2 +1,2 @@
-"""The ZenML layer's entry points: the pipelines (wiring only, `pipelines.search`, `pipelines.recheck`), how to run
-them (`pipelines.run`), stacks and schedules (`pipelines.stack`), and the registry's read side (`pipelines.registry`)."""
+"""The ZenML layer's entry points: the pipelines (wiring only, `instructzero.pipelines.search`, `instructzero.pipelines.recheck`), how to run
+them (`instructzero.pipelines.run`), stacks and schedules (`instructzero.pipelines.stack`), and the registry's read side (`instructzero.pipelines.registry`)."""

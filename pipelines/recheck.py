@@ -3,10 +3,10 @@
 from zenml import pipeline
 
 from instructzero.config.run import RunConfig
-from pipelines.settings import step_options
-from steps.load_task import load_task
-from steps.names import LOAD_TASK, RECHECK_PRODUCTION
-from steps.recheck_production import recheck_production
+from instructzero.pipelines.settings import step_options
+from instructzero.steps.load_task import load_task
+from instructzero.steps.names import LOAD_TASK, RECHECK_PRODUCTION
+from instructzero.steps.recheck_production import recheck_production
 
 
 @pipeline(enable_cache=False)

@@ -6,7 +6,7 @@ version of the model `instructzero-<task>` holding the best instruction (the
 as metadata, and `promote` moves it to `production` when it beats the version
 there. Applications fetch the prompt at start-up:
 
-    from pipelines.registry import production_prompt
+    from instructzero.pipelines.registry import production_prompt
     prompt = production_prompt("sum")
     messages = [{"role": "user", "content": f"Instruction: {prompt.instruction}\\n\\nInput: ..."}]
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from steps.model_registry import REGRESSION_TAG, production_version
-from steps.names import BEST_INSTRUCTION, EVALUATE_ON_TEST, RESULT
+from instructzero.steps.model_registry import REGRESSION_TAG, production_version
+from instructzero.steps.names import BEST_INSTRUCTION, EVALUATE_ON_TEST, RESULT
 
 __all__ = ["REGRESSION_TAG", "NoProductionPrompt", "ProductionPrompt", "production_prompt", "production_record",
            "production_version", "warm_start_source"]  # fmt: skip

@@ -10,7 +10,7 @@ from instructzero.data.task import TaskData
 from instructzero.errors import DataValidationError
 from instructzero.preflight import preflight
 from instructzero.result import OptimizationResult
-from steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT
+from instructzero.steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT
 
 #: The checkout this module lives in, when it is one (an editable install); None when installed from a wheel.
 CHECKOUT = Path(__file__).resolve().parents[1] if (Path(__file__).resolve().parents[1] / "pyproject.toml").is_file() \
@@ -72,17 +72,17 @@ def run_pipeline(
             task = preflight(config)
     except DataValidationError as exc:
         ensure_source_root()
-        from steps.load_task import save_failed_validation
+        from instructzero.steps.load_task import save_failed_validation
 
         save_failed_validation(exc)
         raise
     ensure_source_root()
     check_artifact_store()
     from instructzero.blackbox.backends import make_backend
-    from pipelines.registry import warm_start_source
-    from pipelines.search import instructzero_pipeline
-    from pipelines.settings import pipeline_settings
-    from steps.model_registry import registry_model
+    from instructzero.pipelines.registry import warm_start_source
+    from instructzero.pipelines.search import instructzero_pipeline
+    from instructzero.pipelines.settings import pipeline_settings
+    from instructzero.steps.model_registry import registry_model
 
     warm_start_from = None
     if config.bo.warm_start:
@@ -140,8 +140,8 @@ def run_recheck(config: RunConfig) -> tuple[object, str]:
     """Run the re-check pipeline for the config's task; returns the `Recheck` and the run id."""
     ensure_source_root()
     check_artifact_store()
-    from pipelines.recheck import recheck_pipeline
-    from pipelines.settings import pipeline_settings
+    from instructzero.pipelines.recheck import recheck_pipeline
+    from instructzero.pipelines.settings import pipeline_settings
 
     run = finished(_run(recheck_pipeline.with_options(enable_cache=False, settings=pipeline_settings(config.kubernetes)),
                         config=config))  # fmt: skip
@@ -171,16 +171,16 @@ def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "op
     from zenml.client import Client
     from zenml.config.schedule import Schedule
 
-    from pipelines.settings import pipeline_settings
-    from steps.model_registry import registry_model
+    from instructzero.pipelines.settings import pipeline_settings
+    from instructzero.steps.model_registry import registry_model
 
     require_schedulable_stack()
     check_artifact_store()
     preflight(config)
     if pipeline == "recheck":
-        from pipelines.recheck import recheck_pipeline as chosen
+        from instructzero.pipelines.recheck import recheck_pipeline as chosen
     else:
-        from pipelines.search import instructzero_pipeline as chosen
+        from instructzero.pipelines.search import instructzero_pipeline as chosen
     options: dict = {"schedule": Schedule(name=name, cron_expression=cron), "settings": pipeline_settings(config.kubernetes)}
     if pipeline != "recheck":
         options["model"] = registry_model(config)

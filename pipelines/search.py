@@ -14,10 +14,10 @@ from zenml import pipeline
 from zenml.client import Client
 
 from instructzero.config.run import RunConfig
+from instructzero.pipelines.settings import step_options
 from instructzero.search.proposals import proposer_blackbox
 from instructzero.selection import reserved_for_selection, selection_calls
-from pipelines.settings import step_options
-from steps import (
+from instructzero.steps import (
     evaluate_on_test,
     generate_instructions,
     initial_design,
@@ -28,12 +28,12 @@ from steps import (
     select_instruction,
     update_gp,
 )
-from steps.names import GENERATE_INSTRUCTIONS, SCORE_INSTRUCTIONS, UPDATE_GP, round_step
+from instructzero.steps.names import GENERATE_INSTRUCTIONS, SCORE_INSTRUCTIONS, UPDATE_GP, round_step
 
 
 @pipeline(enable_cache=True)
 def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None):
-    """`warm_start_from`: the id of a comparable earlier run's `result` artifact (see `pipelines.registry`)."""
+    """`warm_start_from`: the id of a comparable earlier run's `result` artifact (see `instructzero.pipelines.registry`)."""
     wb, bb, bo, seed = config.whitebox, config.blackbox, config.bo, config.seed
     n_validation = config.task.n_validation
     # Calls held back for the baselines matter only under a spending cap: without one, editing the

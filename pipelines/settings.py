@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from instructzero.config.kubernetes import KubernetesConfig, StepPodConfig
-from steps import names
+from instructzero.steps import names
 
 #: Step name (without the round suffix) -> step kind of `KubernetesConfig`.
 STEP_KINDS = {

@@ -1,14 +1,14 @@
 """One ZenML step per pipeline stage; each adapts types and calls `instructzero`."""
 
-from steps.evaluate_on_test import evaluate_on_test
-from steps.generate_instructions import generate_instructions
-from steps.initial_design import initial_design
-from steps.load_task import load_task
-from steps.promote import promote
-from steps.sample_projection import sample_projection
-from steps.score_instructions import score_instructions
-from steps.select_instruction import select_instruction
-from steps.update_gp import update_gp
+from instructzero.steps.evaluate_on_test import evaluate_on_test
+from instructzero.steps.generate_instructions import generate_instructions
+from instructzero.steps.initial_design import initial_design
+from instructzero.steps.load_task import load_task
+from instructzero.steps.promote import promote
+from instructzero.steps.sample_projection import sample_projection
+from instructzero.steps.score_instructions import score_instructions
+from instructzero.steps.select_instruction import select_instruction
+from instructzero.steps.update_gp import update_gp
 
 __all__ = [
     "evaluate_on_test",

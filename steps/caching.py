@@ -4,7 +4,7 @@ ZenML keys a step's cache on the step function's own source. Everything else it
 runs lives in the core library and the materializers, so each step's policy adds
 the source of every first-party module it reaches through imports: the
 transitive closure of the `import` statements (anywhere in a file, including
-lazy ones inside functions) over `instructzero`, `materializers` and `steps`.
+lazy ones inside functions) over the `instructzero` package, its ZenML layer included.
 Editing a module reruns exactly the steps that can reach it; the lists cannot go
 stale because nobody keeps them.
 
@@ -27,8 +27,9 @@ from pathlib import Path
 
 from zenml.config.cache_policy import CachePolicy
 
-#: Packages whose code can change between runs of this project (third-party code is pinned).
-FIRST_PARTY = ("instructzero", "materializers", "steps", "pipelines")
+#: The package whose code can change between runs of this project (third-party code is pinned). Its ZenML layer
+#: (`instructzero.steps`, `.pipelines`, `.materializers`) lives in the repository's top-level folders.
+FIRST_PARTY = ("instructzero",)
 
 
 def _is_first_party(module: str) -> bool:

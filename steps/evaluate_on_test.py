@@ -8,13 +8,13 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.evaluation import EvaluationConfig
 from instructzero.data.task import TaskData
 from instructzero.evaluation import Evaluator
+from instructzero.materializers.result import OptimizationResultMaterializer
 from instructzero.result import OptimizationResult, Selection, build_result
 from instructzero.search.history import History
 from instructzero.search.projection import SoftPromptProjection
-from materializers.result import OptimizationResultMaterializer
-from steps.caching import follows_imports
-from steps.names import RESULT
-from steps.response_cache import step_caller
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import RESULT
+from instructzero.steps.response_cache import step_caller
 
 
 @step(cache_policy=follows_imports(__name__), output_materializers=OptimizationResultMaterializer)

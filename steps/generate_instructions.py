@@ -9,13 +9,13 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.search import APEConfig
 from instructzero.config.whitebox import WhiteBoxConfig
 from instructzero.data.task import TaskData
+from instructzero.materializers.proposals import ProposalsMaterializer
 from instructzero.search.history import History, Proposals
 from instructzero.search.projection import SoftPromptProjection
 from instructzero.search.proposals import propose_instructions
-from materializers.proposals import ProposalsMaterializer
-from steps.caching import follows_imports
-from steps.names import INSTRUCTIONS
-from steps.response_cache import step_response_cache
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import INSTRUCTIONS
+from instructzero.steps.response_cache import step_response_cache
 
 
 @step(cache_policy=follows_imports(__name__), output_materializers=ProposalsMaterializer)

@@ -6,9 +6,9 @@ from instructzero.config.task import TaskConfig
 from instructzero.data.checks import DataValidationReport, load_checked_task
 from instructzero.data.task import TaskData
 from instructzero.errors import DataValidationError
-from materializers.data_validation import DataValidationReportMaterializer
-from materializers.task import TaskDataMaterializer
-from steps.names import DATA_VALIDATION, FAILED_DATA_VALIDATION, TASK
+from instructzero.materializers.data_validation import DataValidationReportMaterializer
+from instructzero.materializers.task import TaskDataMaterializer
+from instructzero.steps.names import DATA_VALIDATION, FAILED_DATA_VALIDATION, TASK
 
 
 def save_failed_validation(exc: DataValidationError) -> None:

@@ -3,7 +3,7 @@
 Each pipeline run registers a version of the model `instructzero-<task>`
 (:func:`registry_model`), holding the `best_instruction` artifact and the
 run's :class:`~instructzero.registry.record.RegistryRecord` as metadata. Steps
-(`promote`, `recheck_production`) and the read side (`pipelines.registry`)
+(`promote`, `recheck_production`) and the read side (`instructzero.pipelines.registry`)
 both use these helpers.
 """
 

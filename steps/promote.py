@@ -12,9 +12,9 @@ from instructzero.registry.promotion import decide_promotion
 from instructzero.registry.record import RegistryRecord, incumbent_scores, production_floor
 from instructzero.result import OptimizationResult
 from instructzero.seeding import derive_seed
-from steps.model_registry import production_version
-from steps.names import BEST_INSTRUCTION
-from steps.response_cache import step_caller
+from instructzero.steps.model_registry import production_version
+from instructzero.steps.names import BEST_INSTRUCTION
+from instructzero.steps.response_cache import step_caller
 
 
 @step(enable_cache=False)

@@ -11,9 +11,9 @@ from instructzero.errors import InstructZeroError
 from instructzero.evaluation import Evaluator
 from instructzero.registry.recheck import Recheck, recheck_instruction
 from instructzero.registry.record import RegistryRecord
-from steps.model_registry import REGRESSION_TAG, production_version
-from steps.names import RECHECK
-from steps.response_cache import step_caller
+from instructzero.steps.model_registry import REGRESSION_TAG, production_version
+from instructzero.steps.names import RECHECK
+from instructzero.steps.response_cache import step_caller
 
 
 @step(enable_cache=False)

@@ -3,10 +3,10 @@ from typing import Annotated
 from zenml import step
 
 from instructzero.config.whitebox import ProjectionConfig
+from instructzero.materializers.projection import ProjectionMaterializer
 from instructzero.search.projection import SoftPromptProjection, projection_for_model
-from materializers.projection import ProjectionMaterializer
-from steps.caching import follows_imports
-from steps.names import PROJECTION
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import PROJECTION
 
 
 @step(cache_policy=follows_imports(__name__), output_materializers=ProjectionMaterializer)

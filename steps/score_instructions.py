@@ -8,11 +8,11 @@ from instructzero.blackbox.scoring import RepeatBlocks, score_candidates
 from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.data.metrics import search_metric
 from instructzero.data.task import TaskData
+from instructzero.materializers.candidates import CandidatesMaterializer
 from instructzero.search.history import Candidates, History, Proposals
-from materializers.candidates import CandidatesMaterializer
-from steps.caching import follows_imports
-from steps.names import CANDIDATES
-from steps.response_cache import step_caller
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import CANDIDATES
+from instructzero.steps.response_cache import step_caller
 
 
 @step(cache_policy=follows_imports(__name__), output_materializers=CandidatesMaterializer)

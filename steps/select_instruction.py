@@ -9,9 +9,9 @@ from instructzero.data.task import TaskData
 from instructzero.result import Selection
 from instructzero.search.history import History
 from instructzero.selection import ranking_values, select_winner
-from steps.caching import follows_imports
-from steps.names import SELECTION
-from steps.response_cache import step_caller
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import SELECTION
+from instructzero.steps.response_cache import step_caller
 
 
 @step(cache_policy=follows_imports(__name__))

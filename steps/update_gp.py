@@ -4,12 +4,12 @@ import numpy as np
 from zenml import step
 
 from instructzero.config.search import BOConfig
+from instructzero.materializers.candidates import HistoryMaterializer
+from instructzero.materializers.soft_prompts import SoftPromptsMaterializer
 from instructzero.search.history import Candidates, History
 from instructzero.search.rounds import advance
-from materializers.candidates import HistoryMaterializer
-from materializers.soft_prompts import SoftPromptsMaterializer
-from steps.caching import follows_imports
-from steps.names import HISTORY, SOFT_PROMPTS
+from instructzero.steps.caching import follows_imports
+from instructzero.steps.names import HISTORY, SOFT_PROMPTS
 
 
 @step(cache_policy=follows_imports(__name__),

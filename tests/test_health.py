@@ -12,8 +12,8 @@ def test_a_recheck_of_an_unchanged_black_box_costs_nothing_and_finds_no_regressi
                                                                                    tmp_path, capsys):  # fmt: skip
     from zenml.client import Client
 
-    from pipelines.registry import production_prompt
-    from pipelines.run import run_pipeline, run_recheck
+    from instructzero.pipelines.registry import production_prompt
+    from instructzero.pipelines.run import run_pipeline, run_recheck
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
@@ -41,7 +41,7 @@ def test_a_worse_black_box_is_a_regression_and_a_small_dip_is_not(zenml_store, t
                                                                   reoptimize):  # fmt: skip
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     answers = {"now": right}
     with FakeOpenAIServer(lambda prompt: answers["now"](prompt)) as server:
@@ -77,7 +77,7 @@ def test_a_worse_black_box_is_a_regression_and_a_small_dip_is_not(zenml_store, t
 
 
 def test_a_warm_start_reuses_comparable_observations_and_refuses_others(zenml_store, tiny_lm_dir, tmp_path, capsys):
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cold.sqlite")

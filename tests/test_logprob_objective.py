@@ -124,7 +124,6 @@ class Fixed(Backend):
 def test_scores_of_another_objective_choose_candidates_but_never_the_winner():
     from instructzero.search.history import Candidates, History
 
-    validation = [Example(input=f"v{i}", answers=(f"v{i}",)) for i in range(4)]
     fresh = [Example(input=f"s{i}", answers=(f"s{i}",)) for i in range(20)]
     # The search's log-probability scores rank `likely` far above `right`; only `right` answers correctly.
     rows = np.array([[0.9] * 4, [0.2] * 4, [0.1] * 4])

@@ -45,7 +45,7 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "pipeline.sqlite")
@@ -104,14 +104,14 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
 def test_materializers_round_trip_exactly(zenml_store):
     from zenml.client import Client
 
-    from instructzero.result import TestResult
-    from instructzero.search.projection import draw_projection
-    from materializers import (
+    from instructzero.materializers import (
         CandidatesMaterializer,
         HistoryMaterializer,
         OptimizationResultMaterializer,
         ProjectionMaterializer,
     )
+    from instructzero.result import TestResult
+    from instructzero.search.projection import draw_projection
 
     store = Client().active_stack.artifact_store
     rng = np.random.default_rng(0)
@@ -152,7 +152,7 @@ def test_materializers_round_trip_exactly(zenml_store):
 
 @pytest.mark.slow
 def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     config = load_config("configs/local.yaml", overrides={
         "task": {"n_validation": 5, "max_test": 10},
@@ -210,7 +210,7 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
@@ -239,7 +239,7 @@ def test_rerun_after_a_crash_in_round_1_resumes_at_round_1(zenml_store, tiny_lm_
 def test_ape_with_the_black_box_proposing_and_user_baselines_match_optimize(zenml_store, tiny_lm_dir, tmp_path):
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     baselines = ["Add the two numbers.", "Say five."]
     with FakeOpenAIServer(hashed_answer) as server:

@@ -15,7 +15,7 @@ def test_budget_cap_ends_the_run_cleanly_with_the_best_so_far(zenml_store, tiny_
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
@@ -39,7 +39,7 @@ def test_budget_cap_ends_the_run_cleanly_with_the_best_so_far(zenml_store, tiny_
 
 
 def test_the_api_key_never_reaches_artifacts_logs_or_caches(zenml_store, tiny_lm_dir, tmp_path, monkeypatch, capfd):
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     secret = "sk-do-not-store-4b7e1f"
     monkeypatch.setenv("IZ_PIPELINE_KEY", secret)
@@ -65,8 +65,8 @@ def test_the_response_cache_travels_through_the_artifact_store(zenml_store, tiny
     """Two 'machines' (separate local cache files, no step cache) share paid answers only through the store."""
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
-    from steps.response_cache import SHARED_CACHE_DIR
+    from instructzero.pipelines.run import run_pipeline
+    from instructzero.steps.response_cache import SHARED_CACHE_DIR
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = with_blackbox(tiny_config(tiny_lm_dir, server.base_url, tmp_path / "a.sqlite"), cache_sync=sync)

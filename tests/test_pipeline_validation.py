@@ -19,7 +19,7 @@ def bad_config(tmp_path):
 def test_run_stops_before_any_step_and_keeps_the_report(zenml_store, tmp_path):
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with pytest.raises(DataValidationError) as info:
         run_pipeline(bad_config(tmp_path))
@@ -36,8 +36,8 @@ def test_a_scheduled_run_fails_in_load_task_and_runs_nothing_after_it(zenml_stor
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines.run import ensure_source_root
-    from pipelines.search import instructzero_pipeline
+    from instructzero.pipelines.run import ensure_source_root
+    from instructzero.pipelines.search import instructzero_pipeline
 
     ensure_source_root()
     with pytest.raises(Exception, match="load_task|failed data validation"):

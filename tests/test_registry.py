@@ -60,8 +60,8 @@ def test_first_run_promotes_worse_stays_better_replaces_and_export_matches(zenml
     from zenml.enums import ModelStages
 
     from instructzero.cli import main
-    from pipelines.registry import NoProductionPrompt, production_prompt
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.registry import NoProductionPrompt, production_prompt
+    from instructzero.pipelines.run import run_pipeline
 
     with pytest.raises(NoProductionPrompt, match="no production version of model 'instructzero-sum'"):
         production_prompt("sum")

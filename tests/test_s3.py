@@ -56,8 +56,8 @@ def test_the_pipeline_keeps_every_artifact_in_s3_and_shares_paid_answers_through
     from zenml.client import Client
     from zenml.enums import ExecutionStatus
 
-    from pipelines.run import run_pipeline
-    from steps.response_cache import SHARED_CACHE_DIR
+    from instructzero.pipelines.run import run_pipeline
+    from instructzero.steps.response_cache import SHARED_CACHE_DIR
 
     use_s3_stack(s3)
     with FakeOpenAIServer(hashed_answer) as server:
@@ -88,7 +88,7 @@ def test_the_pipeline_keeps_every_artifact_in_s3_and_shares_paid_answers_through
 def test_wrong_keys_and_a_stopped_endpoint_fail_in_one_line_before_any_step(zenml_store, tiny_lm_dir, tmp_path, s3):
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     config = tiny_config(tiny_lm_dir, "http://127.0.0.1:9/v1", tmp_path / "cache.sqlite")
     config = config.model_copy(update={"blackbox": config.blackbox.model_copy(update={"probe": False})})

@@ -4,8 +4,8 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_pipeline import hashed_answer, tiny_config
 
-import steps.caching
-from steps.caching import import_closure
+import instructzero.steps.caching
+from instructzero.steps.caching import import_closure
 
 STEP_MODULES = {"load_task", "sample_projection", "initial_design", "generate_instructions", "score_instructions",
                 "update_gp", "select_instruction", "evaluate_on_test", "promote"}  # fmt: skip
@@ -37,11 +37,11 @@ def edited_source(monkeypatch, tmp_path):
     """Make the cache policy see an edited copy of a core module (the tree itself stays as it is)."""
 
     def edit(module: str) -> None:
-        original = steps.caching._source_file(module)
+        original = instructzero.steps.caching._source_file(module)
         copy = tmp_path / f"{module}.py"
         copy.write_text(original.read_text() + "\n# an edit\n")
-        real = steps.caching._source_file
-        monkeypatch.setattr(steps.caching, "_source_file", lambda name: copy if name == module else real(name))
+        real = instructzero.steps.caching._source_file
+        monkeypatch.setattr(instructzero.steps.caching, "_source_file", lambda name: copy if name == module else real(name))
 
     return edit
 
@@ -49,7 +49,7 @@ def edited_source(monkeypatch, tmp_path):
 def test_only_steps_that_use_a_changed_config_field_or_module_rerun(zenml_store, tiny_lm_dir, tmp_path, edited_source):
     from zenml.client import Client
 
-    from pipelines.run import run_pipeline
+    from instructzero.pipelines.run import run_pipeline
 
     with FakeOpenAIServer(hashed_answer) as server:
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
