@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from instructzero import interrupt
 from instructzero.config.run import RunConfig, load_config, parse_config
 from instructzero.config.task import TaskConfig
 from instructzero.environment import apply_defaults
@@ -315,8 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     apply_defaults()
     _quiet(args.verbose)
+    interrupt.install()
     try:
-        return args.handler(args)
+        status = args.handler(args)
+    except KeyboardInterrupt:
+        status = 130
     except InstructZeroError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if not interrupt.received():
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        status = 2
+    if interrupt.received() or status == 130:
+        print(f"stopped by {'SIGTERM' if interrupt.received() else 'Ctrl-C'}: answers already paid for are in the "
+              "response cache; running the same command again reuses them", file=sys.stderr)  # fmt: skip
+        return interrupt.EXIT_TERMINATED if interrupt.received() else 130
+    return status

@@ -82,3 +82,46 @@ def test_the_response_cache_travels_through_the_artifact_store(zenml_store, tiny
     else:
         assert len(server.requests) == 2 * paid and second.blackbox_calls == paid
         assert not os.path.exists(shards)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_run_in_one_line_and_keeps_every_answer_paid_for(zenml_store, tiny_lm_dir, tmp_path):
+    """A pod's eviction or `kill`: the run stops within a grace period, says so in one line, and a rerun asks the
+    black box only what it had not answered yet."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from conftest import REPO
+
+    def command(server):
+        config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite").model_dump(mode="json")
+        path = tmp_path / "run.yaml"
+        path.write_text(yaml.safe_dump(config))
+        env = {**os.environ, "ZENML_CONFIG_PATH": str(zenml_store)}
+        return subprocess.Popen([sys.executable, "-m", "instructzero", "run", "--config", str(path)], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+    with FakeOpenAIServer(hashed_answer, latency_s=0.2) as server:
+        run = command(server)
+        deadline = time.monotonic() + 300
+        while len(server.requests) < 6 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.1)
+        assert run.poll() is None, run.communicate()[1][-2000:]
+        run.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = run.communicate(timeout=30)  # a pod's default grace period
+        stopped_after = time.monotonic() - sent
+        paid = [r.prompt for r in server.requests]
+    assert run.returncode == 143 and stopped_after < 30, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("stopped by SIGTERM") and "Traceback" not in err, err[-3000:]
+
+    with FakeOpenAIServer(hashed_answer) as again:
+        rerun = command(again)
+        rerun.communicate(timeout=600)
+    assert rerun.returncode == 0
+    asked_again = [p for p in (r.prompt for r in again.requests) if p in set(paid)]
+    in_flight = tiny_config(tiny_lm_dir, "http://unused", tmp_path / "unused").blackbox.max_concurrency
+    assert len(paid) >= 6 and len(asked_again) <= in_flight  # only calls cut off by the signal are asked again
