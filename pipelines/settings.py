@@ -5,7 +5,10 @@ Stated once per step kind and applied to every round's step of that kind:
 others CPU and memory only. ZenML 0.98's Kubernetes orchestrator ignores
 `ResourceSettings`; resources go into `KubernetesPodSettings`. The black box's
 key reaches the step pods from a Kubernetes secret (`secret_env`), never through
-a config or an artifact. On the local orchestrator these settings are inert.
+a config or an artifact; model weights may come from a volume (`model_volume`).
+Finished Jobs are deleted after `job_ttl_s`; a schedule's CronJob gets its
+concurrency policy and history limits from `schedule`. On the local orchestrator
+these settings are inert.
 """
 
 from __future__ import annotations
@@ -25,18 +28,31 @@ STEP_KINDS = {
     names.EVALUATE_ON_TEST: "evaluate",
     names.RECHECK_PRODUCTION: "evaluate",
 }
+#: Name of the model volume in the step pods.
+MODEL_VOLUME = "models"
 
-#: ZenML's step-Job pod failure policy with `status: "True"` on its pod-condition rule: ZenML leaves
-#: it out, which a real API server defaults but strict schemas of Kubernetes < 1.35 reject. Set at
-#: pipeline level it also replaces the orchestrator Job's policy, so ZenML's rule for that Job (fail
-#: at once on exit code 45, a failed dynamic run) is kept.
-POD_FAILURE_POLICY: dict[str, Any] = {
-    "rules": [
-        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [45]}},
-        {"action": "Count", "onExitCodes": {"containerName": "main", "operator": "NotIn", "values": [0]}},
-    ]
-}
+
+def pod_failure_policy() -> dict[str, Any]:
+    """ZenML's own failure policy of its orchestrator Job, for every Job of the run.
+
+    Set at pipeline level, `pod_failure_policy` replaces ZenML's default of the orchestrator Job and of the
+    step Jobs alike, so the orchestrator Job's rules are kept in full: disruptions (eviction, preemption) do
+    not count, ZenML's exit code of a dynamic run that already failed ends the Job at once, any other failure
+    of the `main` container counts against the backoff limit. ZenML's step-Job default leaves `status` out of
+    its DisruptionTarget condition: an API server defaults it to "True", but the OpenAPI schema of
+    Kubernetes 1.30 requires it, so a strict schema check (kubernetes-validate --strict, kubeconform) rejects
+    that Job. This policy is complete and validates strictly (tests/test_manifests.py).
+    """
+    from zenml.constants import DYNAMIC_PIPELINE_RUN_FAILED_EXIT_CODE
+
+    return {
+        "rules": [
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In",
+                                                  "values": [DYNAMIC_PIPELINE_RUN_FAILED_EXIT_CODE]}},
+            {"action": "Count", "onExitCodes": {"containerName": "main", "operator": "NotIn", "values": [0]}},
+        ]
+    }  # fmt: skip
 
 
 def _pod_settings(pod: StepPodConfig, k8s: KubernetesConfig):
@@ -48,21 +64,37 @@ def _pod_settings(pod: StepPodConfig, k8s: KubernetesConfig):
         limits["nvidia.com/gpu"] = str(pod.gpu)
     env = [{"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": var}}}
            for var, secret in sorted(k8s.secret_env.items())]  # fmt: skip
+    volumes, mounts = [], []
+    if volume := k8s.model_volume:
+        claim = {"claimName": volume.claim_name, "readOnly": volume.read_only}
+        volumes.append({"name": MODEL_VOLUME, "persistentVolumeClaim": claim})
+        mounts.append({"name": MODEL_VOLUME, "mountPath": volume.mount_path, "readOnly": volume.read_only})
     return KubernetesPodSettings(
         resources={"requests": requests, "limits": limits},
         node_selectors=dict(pod.node_selector),
         tolerations=list(pod.tolerations),
         env=env,
-    )
+        volumes=volumes,
+        volume_mounts=mounts,
+    )  # fmt: skip
 
 
 def step_settings(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:
-    """`settings=` of one step: its kind's pod resources, placement and secret environment."""
+    """`settings=` of one step: its kind's pod resources, placement, secret environment and model volume."""
     from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
 
     kind = STEP_KINDS.get(step_name, "other")
     pod = _pod_settings(getattr(k8s, kind), k8s)
     return {"orchestrator.kubernetes": KubernetesOrchestratorSettings(pod_settings=pod)}
+
+
+def step_retry(k8s: KubernetesConfig):
+    """The retries of a failed step pod: only `max_retries`, which ZenML's Kubernetes orchestrator turns into the
+    step Job's backoffLimit. It honours no delay or backoff (and warns once per step when either is set);
+    Kubernetes spaces a Job's pods itself."""
+    from zenml.config.retry_config import StepRetryConfig
+
+    return StepRetryConfig(max_retries=k8s.step_retries) if k8s.step_retries else None
 
 
 def on_kubernetes() -> bool:
@@ -79,32 +111,38 @@ def step_options(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:
     (locally nothing: a failing step fails at once)."""
     if not on_kubernetes():
         return {}
-    from zenml.config.retry_config import StepRetryConfig
+    return {"settings": step_settings(step_name, k8s), "retry": step_retry(k8s)}
 
-    retry = StepRetryConfig(max_retries=k8s.step_retries, delay=k8s.retry_delay_s, backoff=2) \
-        if k8s.step_retries else None  # fmt: skip
-    return {"settings": step_settings(step_name, k8s), "retry": retry}
+
+def orchestrator_settings(k8s: KubernetesConfig):
+    """Pipeline-level `KubernetesOrchestratorSettings`: service accounts, the failure policy, the Jobs' TTL,
+    the schedule's CronJob and the orchestrator pod's resources. Steps inherit every field they leave unset."""
+    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
+    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
+
+    return KubernetesOrchestratorSettings(
+        service_account_name=k8s.service_account,
+        step_pod_service_account_name=k8s.step_service_account,
+        pod_failure_policy=pod_failure_policy(),
+        ttl_seconds_after_finished=k8s.job_ttl_s,
+        concurrency_policy=k8s.schedule.concurrency_policy,
+        successful_jobs_history_limit=k8s.schedule.successful_jobs_history_limit,
+        failed_jobs_history_limit=k8s.schedule.failed_jobs_history_limit,
+        starting_deadline_seconds=k8s.schedule.starting_deadline_s,
+        orchestrator_pod_settings=KubernetesPodSettings(
+            resources={"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+        ),
+    )
 
 
 def pipeline_settings(k8s: KubernetesConfig) -> dict[str, Any]:
     """Pipeline-level settings on a Kubernetes stack: the step image (pre-built: no build) and the
-    orchestrator's service accounts."""
+    orchestrator's settings."""
     if not on_kubernetes():
         return {}
     from zenml.config import DockerSettings
-    from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
-    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
 
-    settings: dict[str, Any] = {
-        "orchestrator.kubernetes": KubernetesOrchestratorSettings(
-            service_account_name=k8s.service_account,
-            step_pod_service_account_name=k8s.step_service_account,
-            pod_failure_policy=POD_FAILURE_POLICY,
-            orchestrator_pod_settings=KubernetesPodSettings(
-                resources={"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
-            ),
-        )
-    }
+    settings: dict[str, Any] = {"orchestrator.kubernetes": orchestrator_settings(k8s)}
     if k8s.image:
         settings["docker"] = DockerSettings(parent_image=k8s.image, skip_build=True)
     return settings

@@ -47,3 +47,29 @@ def test_every_shipped_config_is_valid():
             assert load_benchmark_config(path).tasks, path
         else:
             assert load_config(path).max_instructions > 0, path
+
+
+def test_kubernetes_model_volume_schedule_and_job_ttl_are_typed():
+    k8s = parse_config({"kubernetes": {"model_volume": {"claim_name": "instructzero-models"}}}).kubernetes
+    assert (k8s.model_volume.mount_path, k8s.model_volume.read_only) == ("/models", True)
+    assert (k8s.job_ttl_s, k8s.schedule.concurrency_policy, k8s.model_volume is not None) == (86_400, "Forbid", True)
+    assert RunConfig().kubernetes.model_volume is None
+    with pytest.raises(ConfigError, match=r"kubernetes\.model_volume\.claim_name: String should match pattern"):
+        parse_config({"kubernetes": {"model_volume": {"claim_name": "Models_PVC"}}})
+    with pytest.raises(ConfigError, match=r"kubernetes\.model_volume\.mount_path: String should match pattern"):
+        parse_config({"kubernetes": {"model_volume": {"claim_name": "models", "mount_path": "models/"}}})
+    with pytest.raises(ConfigError, match=r"kubernetes\.model_volume\.claim_name: Field required"):
+        parse_config({"kubernetes": {"model_volume": {"mount_path": "/models"}}})
+    with pytest.raises(ConfigError, match=r"kubernetes\.schedule\.concurrency_policy: Input should be 'Forbid'"):
+        parse_config({"kubernetes": {"schedule": {"concurrency_policy": "forbid"}}})
+    with pytest.raises(ConfigError, match=r"kubernetes\.job_ttl_s: Input should be greater than or equal to 0"):
+        parse_config({"kubernetes": {"job_ttl_s": -1}})
+    assert parse_config({"kubernetes": {"job_ttl_s": None}}).kubernetes.job_ttl_s is None
+
+
+def test_kubernetes_retry_delay_s_is_refused_in_one_line_naming_the_fix():
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"kubernetes": {"step_retries": 2, "retry_delay_s": 30}})
+    message = str(caught.value)
+    assert "\n" not in message and "kubernetes: Value error, retry_delay_s was removed" in message
+    assert "delete the key" in message

@@ -1,12 +1,15 @@
-"""Step pods on a Kubernetes stack: resources, placement, secrets, retries."""
+"""Step pods on a Kubernetes stack: resources, placement, secrets, model volume, retries, Job clean-up."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from instructzero.config.base import StrictModel
+
+#: A Kubernetes object name (RFC 1123 subdomain), e.g. a PersistentVolumeClaim's.
+K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
 
 class StepPodConfig(StrictModel):
@@ -18,6 +21,32 @@ class StepPodConfig(StrictModel):
     gpu: int = Field(0, ge=0)
     node_selector: dict[str, str] = {}
     tolerations: list[dict[str, Any]] = []
+
+
+class ModelVolumeConfig(StrictModel):
+    """Model weights from a PersistentVolumeClaim, mounted into every step pod (the white box is read by
+    `sample_projection` and generation, a local black box by scoring and evaluation).
+
+    Step pods may run on different nodes at once: the claim must allow that (`ReadOnlyMany` or
+    `ReadWriteMany`, e.g. a disk in read-only mode or NFS/EFS/Filestore); `ReadWriteOnce` works only
+    while every step pod lands on one node.
+    """
+
+    claim_name: str = Field(pattern=K8S_NAME, max_length=253)
+    #: Where the claim appears in the pod; `whitebox.model` names a folder below it (e.g. /models/vicuna-7b-v1.5).
+    mount_path: str = Field("/models", pattern=r"^/.*[^/]$")
+    read_only: bool = True
+
+
+class ScheduleConfig(StrictModel):
+    """The CronJob of a schedule (`instructzero schedule create`)."""
+
+    #: A run still going at the next tick: `Forbid` skips the tick, `Replace` stops the old run, `Allow` runs both.
+    concurrency_policy: Literal["Forbid", "Replace", "Allow"] = "Forbid"
+    successful_jobs_history_limit: int = Field(3, ge=0)
+    failed_jobs_history_limit: int = Field(3, ge=0)
+    #: Seconds after a missed tick (controller down, Forbid) in which it may still start; None: no limit.
+    starting_deadline_s: int | None = Field(None, ge=0)
 
 
 class KubernetesConfig(StrictModel):
@@ -35,11 +64,25 @@ class KubernetesConfig(StrictModel):
     #: Environment variables of the step pods taken from Kubernetes secrets: variable -> secret name
     #: (the key in the secret is the variable's name). The black box's key arrives this way, never in a config.
     secret_env: dict[str, str] = {}
-    #: Retries of a step whose pod failed (evicted, preempted node, ...), with backoff.
+    #: Model weights from a volume instead of baked into the image; None: no volume.
+    model_volume: ModelVolumeConfig | None = None
+    #: Retries of a step whose pod failed (evicted, preempted node, ...): the step Job's backoffLimit. Kubernetes
+    #: waits between the pods itself (10 s, 20 s, 40 s, ... up to 6 min); ZenML's orchestrator takes no delay.
     step_retries: int = Field(2, ge=0)
-    retry_delay_s: int = Field(30, ge=0)
+    #: Seconds a finished Job (orchestrator or step, with its pods and their logs) is kept before Kubernetes
+    #: deletes it; None: kept until deleted by hand. Runs, logs and artifacts stay in ZenML and S3.
+    job_ttl_s: int | None = Field(86_400, ge=0)
+    schedule: ScheduleConfig = ScheduleConfig()
     generate: StepPodConfig = StepPodConfig(cpu="4", memory="16Gi", gpu=1)
     score: StepPodConfig = StepPodConfig(cpu="1", memory="2Gi")
     gp: StepPodConfig = StepPodConfig(cpu="2", memory="4Gi")
     evaluate: StepPodConfig = StepPodConfig(cpu="1", memory="2Gi")
     other: StepPodConfig = StepPodConfig(cpu="500m", memory="1Gi")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "retry_delay_s" in data:
+            raise ValueError("retry_delay_s was removed: ZenML's Kubernetes orchestrator takes no retry delay (the "
+                             "step Job backs off by itself, 10 s doubling up to 6 min); delete the key")  # fmt: skip
+        return data
