@@ -143,16 +143,26 @@ def cmd_recheck(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_register(args: argparse.Namespace) -> int:
-    from instructzero.pipelines.run import ensure_source_root
-    from instructzero.pipelines.stack import KubernetesStack, register_stack
+    from instructzero.pipelines.stack import KubernetesStack, check_zenml_server, register_stack
 
-    ensure_source_root()
     spec = KubernetesStack(
         artifact_path=args.artifact_path, container_registry=args.container_registry,
         kubernetes_context=args.kube_context, namespace=args.namespace, endpoint_url=args.endpoint_url,
-        region=args.region, name=args.name, image_builder=args.image_builder,
+        region=args.region, name=args.name, image_builder=args.image_builder, s3_auth=args.s3_auth,
+        connector=args.connector,
     )  # fmt: skip
-    for line in register_stack(spec, activate=not args.no_activate):
+    check_zenml_server()  # first: importing the steps already talks to the server
+    from zenml.exceptions import AuthorizationException
+
+    try:
+        from instructzero.pipelines.run import ensure_source_root
+
+        ensure_source_root()
+        done = register_stack(spec, activate=not args.no_activate)
+    except AuthorizationException as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ConfigError(f"the ZenML server refused the client ({reason}): log in with `zenml login <url>`") from None
+    for line in done:
         print(line)
     return 0
 
@@ -294,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--namespace", default="instructzero")
     stack.add_argument("--name", default="instructzero-k8s", help="stack name (components are named after it)")
     stack.add_argument("--image-builder", choices=["local", "kaniko"], default="local")
+    stack.add_argument("--s3-auth", choices=["keys", "implicit", "connector"], default="keys",
+                       help="how the artifact store reaches S3: keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into a "
+                       "ZenML secret; default), implicit (no keys: the pods' IAM role, IRSA, workload identity, "
+                       "instance profile), connector (an existing ZenML service connector, --connector)")  # fmt: skip
+    stack.add_argument("--connector", help="the ZenML service connector of --s3-auth connector (name or id)")
     stack.add_argument("--no-activate", action="store_true", help="register without making it the active stack")
 
     schedule = command("schedule", cmd_schedule, "create, list, update or delete a cron schedule of the "

@@ -37,7 +37,11 @@ def ensure_source_root() -> None:
 
 def check_artifact_store() -> None:
     """Fail in one line, before any step, when the active stack's artifact store cannot be used (a remote
-    store with wrong keys, or its endpoint down)."""
+    store with wrong keys, a missing bucket, or its endpoint down).
+
+    It lists the store's own prefix, which needs list rights on that prefix only, not on the whole bucket.
+    Before a first run the prefix holds nothing: s3fs then answers "not found" from a listing that worked
+    (no S3 error behind it), which is fine; "not found" from S3 itself (no such bucket) is not."""
     from zenml.client import Client
 
     from instructzero.errors import ConfigError
@@ -45,16 +49,23 @@ def check_artifact_store() -> None:
     store = Client().active_stack.artifact_store
     if store.flavor == "local":
         return
-    bucket = store.path.split("://", 1)[-1].split("/", 1)[0]  # the run's prefix may not exist yet: ask the bucket
     try:
         filesystem = getattr(store, "filesystem", None)
-        filesystem.ls(bucket) if filesystem is not None else store.exists(store.path)
+        if filesystem is None:
+            store.exists(store.path)
+        else:
+            try:
+                filesystem.ls(store.path)
+            except FileNotFoundError as exc:
+                if exc.__cause__ is not None:  # raised by S3 (e.g. NoSuchBucket), not by an empty listing
+                    raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line naming the fix
         endpoint = (getattr(store.config, "client_kwargs", None) or {}).get("endpoint_url", "")
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ConfigError(
             f"cannot use the artifact store {store.path}{f' at {endpoint}' if endpoint else ''} ({reason}). "
-            "Check the stack's S3 keys (its ZenML secret), the bucket and that the endpoint is up."
+            "Check the stack's S3 keys or credentials (its ZenML secret, the pods' role or its service connector), "
+            "the bucket and that the endpoint is up."
         ) from None
 
 
