@@ -159,9 +159,10 @@ def cmd_stack_register(args: argparse.Namespace) -> int:
 
         ensure_source_root()
         done = register_stack(spec, activate=not args.no_activate)
-    except AuthorizationException as exc:
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise ConfigError(f"the ZenML server refused the client ({reason}): log in with `zenml login <url>`") from None
+    except AuthorizationException as exc:  # e.g. not logged in: ZenML's message names `zenml login <url>`
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        fix = "" if "zenml login" in reason else " Log in with `zenml login <server url>`."
+        raise ConfigError(f"the ZenML server refused the client: {reason}{fix}") from None
     for line in done:
         print(line)
     return 0

@@ -147,3 +147,32 @@ def test_the_artifact_store_check_lists_only_its_prefix_which_may_not_exist_yet(
         check_artifact_store()
     assert "\n" not in str(lost.value) and "cannot use the artifact store s3://no-such-bucket/x" in str(lost.value)
     assert "bucket does not exist" in str(lost.value)
+
+
+def test_the_server_as_the_manifest_configures_it_refuses_a_client_that_is_not_logged_in_in_one_line(tmp_path):
+    """k8s/zenml-server.yaml's settings (OAuth2 password bearer, a JWT key, the SQL secrets store with an encryption
+    key, deployment type kubernetes) on the installed ZenML server; a register without `zenml login` is one line."""
+    import requests
+    import yaml
+    from servers import ZenMLServer
+
+    manifest = [d for d in yaml.safe_load_all((REPO / "k8s" / "zenml-server.yaml").read_text()) if d]
+    container = next(d for d in manifest if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] != "ZENML_STORE_URL"}
+    secret_keys = {e["name"] for e in container["env"] if "valueFrom" in e}
+    assert secret_keys == {"ZENML_SERVER_JWT_SECRET_KEY", "ZENML_SECRETS_STORE_ENCRYPTION_KEY"}
+    server = ZenMLServer(base_dir=tmp_path / "server", extra_env={**env, **dict.fromkeys(secret_keys, "0" * 64)})
+    server.start()
+    try:
+        info = requests.get(f"{server.url}/api/v1/info", timeout=10).json()
+        assert (info["auth_scheme"], info["deployment_type"]) == ("OAUTH2_PASSWORD_BEARER", "kubernetes")
+        client_env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "AWS_"))}
+        client_env.update(ZENML_STORE_URL=server.url, ZENML_CONFIG_PATH=str(tmp_path / "client"),
+                          ZENML_ANALYTICS_OPT_IN="false")  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "instructzero", *REGISTER, "--s3-auth", "implicit"], cwd=REPO,
+                              env=client_env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    finally:
+        server.stop()
+    err = done.stderr.strip()
+    assert done.returncode == 2 and err.count("\n") == 0, err[-3000:]
+    assert err.startswith("error: the ZenML server refused the client") and f"zenml login {server.url}" in err
