@@ -143,7 +143,7 @@ def cmd_recheck(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_register(args: argparse.Namespace) -> int:
-    from instructzero.pipelines.stack import KubernetesStack, check_zenml_server, register_stack
+    from instructzero.pipelines.stack import KubernetesStack, register_stack_checked
 
     spec = KubernetesStack(
         artifact_path=args.artifact_path, container_registry=args.container_registry,
@@ -151,19 +151,7 @@ def cmd_stack_register(args: argparse.Namespace) -> int:
         region=args.region, name=args.name, image_builder=args.image_builder, s3_auth=args.s3_auth,
         connector=args.connector,
     )  # fmt: skip
-    check_zenml_server()  # first: importing the steps already talks to the server
-    from zenml.exceptions import AuthorizationException
-
-    try:
-        from instructzero.pipelines.run import ensure_source_root
-
-        ensure_source_root()
-        done = register_stack(spec, activate=not args.no_activate)
-    except AuthorizationException as exc:  # e.g. not logged in: ZenML's message names `zenml login <url>`
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        fix = "" if "zenml login" in reason else " Log in with `zenml login <server url>`."
-        raise ConfigError(f"the ZenML server refused the client: {reason}{fix}") from None
-    for line in done:
+    for line in register_stack_checked(spec, activate=not args.no_activate):
         print(line)
     return 0
 

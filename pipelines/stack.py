@@ -75,6 +75,22 @@ def check_zenml_server() -> None:
                           f"client at the right server: {fix}") from None  # fmt: skip
 
 
+def register_stack_checked(spec: KubernetesStack, activate: bool = True) -> list[str]:
+    """`instructzero stack register`: `register_stack` after a reachable server, a refused login in one line."""
+    check_zenml_server()  # first: importing the steps (the source root) already talks to the server
+    from zenml.exceptions import AuthorizationException
+
+    try:
+        from instructzero.pipelines.run import ensure_source_root
+
+        ensure_source_root()
+        return register_stack(spec, activate=activate)
+    except AuthorizationException as exc:  # e.g. not logged in: ZenML's message names `zenml login <url>`
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        fix = "" if "zenml login" in reason else " Log in with `zenml login <server url>`."
+        raise ConfigError(f"the ZenML server refused the client: {reason}{fix}") from None
+
+
 def register_stack(spec: KubernetesStack, activate: bool = True) -> list[str]:
     """Create or update the secret, the components and the stack; returns what was done, one line each."""
     from zenml.client import Client
