@@ -8,6 +8,7 @@
     instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
     instructzero stack register --artifact-path s3://... --container-registry ...  # the Kubernetes stack
     instructzero schedule create --config configs/kubernetes.yaml --cron '0 3 * * *'
+    instructzero config copy local my.yaml            # an example config (list, show, copy): shipped in the wheel
 
 This is the one module of the package that reaches into the ZenML layer
 (`pipelines`), and only inside the commands that need it: a config or data
@@ -29,7 +30,8 @@ from instructzero.environment import apply_defaults
 from instructzero.errors import ConfigError, DataValidationError, InstructZeroError
 from instructzero.version import __version__
 
-DEFAULT_CONFIG = "configs/local.yaml"
+#: `benchmark` without --config: this file in the current folder (a checkout), else the packaged example.
+DEFAULT_BENCHMARK = "configs/benchmark.yaml"
 
 
 def _config(path: str | None) -> RunConfig:
@@ -226,11 +228,51 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from instructzero.benchmark import load_benchmark_config, run_benchmark, write_report
 
-    bench = load_benchmark_config(args.config)
+    path = args.config
+    if path is None:
+        from instructzero.config.examples import example_path, show_hint
+
+        path = DEFAULT_BENCHMARK
+        if not os.path.isfile(path):
+            path = example_path("benchmark")
+            print(f"benchmark: no {DEFAULT_BENCHMARK} in this folder; using the packaged example "
+                  f"({show_hint('benchmark')})", file=sys.stderr)  # fmt: skip
+    bench = load_benchmark_config(path)
     if args.output:
         bench = bench.model_copy(update={"output_dir": args.output})
     report = write_report(bench) if args.report_only else run_benchmark(bench) / "report.md"
     print(f"report: {report}\nplot:   {report.parent / 'best_so_far.png'}\nrows:   {report.parent / 'results.csv'}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """The example configs shipped with the package: list them, print one, or copy one to edit."""
+    import itertools
+    import re
+    from pathlib import Path
+
+    from instructzero.config.examples import example_names, example_path
+
+    if args.action == "list":
+        for name in example_names():
+            header = itertools.takewhile(lambda line: line.startswith("#"), example_path(name).read_text().splitlines())
+            text = " ".join(line.lstrip("# ").strip() for line in header)
+            first_sentence = re.split(r"(?<=\.) |: \S*instructzero |:$", text)[0]
+            print(f"{name:<22} {first_sentence}")
+        return 0
+    if not args.name:
+        raise ConfigError(f"name the example config: one of {example_names()}")
+    source = example_path(args.name)
+    if args.action == "show":
+        sys.stdout.write(source.read_text())
+        return 0
+    target = Path(args.to or source.name)
+    if target.is_dir():
+        target = target / source.name
+    if target.exists() and not args.force:
+        raise ConfigError(f"{target} exists: name another file, or pass --force to overwrite it")
+    target.write_text(source.read_text())
+    print(f"wrote {target} (the example '{source.stem}'); check it with `instructzero validate --config {target}`")
     return 0
 
 
@@ -250,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run = command("run", cmd_run, "run a config as the ZenML pipeline (or in-process) and register the winner")
-    run.add_argument("--config", help=f"YAML run config (e.g. {DEFAULT_CONFIG}); default: built-in defaults")
+    run.add_argument("--config", help="YAML run config (an example: `instructzero config show local`); "
+                     "default: built-in defaults")  # fmt: skip
     run.add_argument("--in-process", action="store_true", help="the plain loop (`instructzero.optimize`), no ZenML")
     run.add_argument("--no-step-cache", action="store_true",
                      help="rerun every step (paid answers still come from the response cache)")  # fmt: skip
@@ -270,9 +313,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = command("benchmark", cmd_benchmark,
                     "run a grid of tasks x methods x seeds at one budget (resumable) and write the report")  # fmt: skip
-    bench.add_argument("--config", default="configs/benchmark.yaml", help="benchmark YAML (default: %(default)s)")
+    bench.add_argument("--config", help=f"benchmark YAML (default: {DEFAULT_BENCHMARK} if the current folder has "
+                       "it, else the packaged example: `instructzero config show benchmark`)")  # fmt: skip
     bench.add_argument("--output", help="results folder (default: the config's output_dir)")
     bench.add_argument("--report-only", action="store_true", help="rewrite report and plot from the results so far")
+
+    config = command("config", cmd_config, "the example configs shipped with the package: list them, print one "
+                     "(show local), or write one to a file to edit (copy local my.yaml)")  # fmt: skip
+    config.add_argument("action", choices=["list", "show", "copy"])
+    config.add_argument("name", nargs="?", help="an example: local, openai, kubernetes, benchmark, ... (see list)")
+    config.add_argument("to", nargs="?", help="copy: the file (or folder) to write (default: <name>.yaml here)")
+    config.add_argument("--force", action="store_true", help="copy: overwrite an existing file")
 
     recheck = command("recheck", cmd_recheck, "re-check the production instruction of a task with today's black box "
                       "and test split; exit 1 on a regression (and re-optimize when configured)")  # fmt: skip

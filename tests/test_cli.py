@@ -5,6 +5,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -30,7 +32,8 @@ def heavy_modules_after(argv: list[str], cwd: Path = REPO) -> tuple[int, list[st
 
 
 def test_help_for_every_subcommand_and_the_version(capsys):
-    for argv in (["--help"], ["run", "--help"], ["validate", "--help"], ["tasks", "--help"], ["prompt", "--help"]):
+    for argv in (["--help"], ["run", "--help"], ["validate", "--help"], ["tasks", "--help"], ["prompt", "--help"],
+                 ["config", "--help"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 0 and "usage: instructzero" in capsys.readouterr().out
@@ -77,20 +80,28 @@ def outside_the_checkout(monkeypatch):
     monkeypatch.delenv("PYTHONPATH", raising=False)
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("outside_the_checkout")
-def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_checkout(tmp_path, tiny_lm_dir):
-    wheels = tmp_path / "wheels"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of the checkout, built once for the tests of this module that install it."""
+    wheels = tmp_path_factory.mktemp("wheels")
     # setuptools stages a wheel in <checkout>/build/ and never deletes files there: a module moved since an
     # earlier build would ship twice. The folder is a git-ignored by-product; start it afresh.
     shutil.rmtree(REPO / "build", ignore_errors=True)
     subprocess.run([PY, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheels), str(REPO)],
                    check=True, capture_output=True, timeout=300)  # fmt: skip
-    (wheel,) = wheels.glob("instructzero-*.whl")
+    (built,) = wheels.glob("instructzero-*.whl")
+    return built
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("outside_the_checkout")
+def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_checkout(tmp_path, tiny_lm_dir, wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert len([n for n in names if n.startswith("instructzero/datasets/instruction_induction/induce/")]) == 33
     assert len([n for n in names if n.startswith("instructzero/datasets/instruction_induction/execute/")]) == 31
-    assert {n.split("/")[0] for n in names} >= {"instructzero", "steps", "pipelines", "materializers"}
+    # One top-level package: the ZenML layer is inside it (instructzero.steps, ...), so are the example configs.
+    assert {n.split("/")[0] for n in names} == {"instructzero", f"instructzero-{__version__}.dist-info"}
+    assert {f"instructzero/configs/{p.name}" for p in (REPO / "configs").glob("*.yaml")} <= set(names)
 
     # A scratch venv with the wheel installed; its dependencies are borrowed from this one.
     venv = tmp_path / "venv"
@@ -109,7 +120,7 @@ def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_
                               text=True, timeout=600)  # fmt: skip
 
     located = subprocess.run([str(venv / "bin" / "python"), "-c", "from importlib.util import find_spec as f; "
-                              "print(f('instructzero').origin, f('steps').origin)"], cwd=work, capture_output=True,
+                              "print(f('instructzero').origin, f('instructzero.steps').origin)"], cwd=work, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
     assert located.stdout.count(str(site)) == 2, located
     assert command("--version").stdout.strip() == f"instructzero {__version__}"
@@ -125,3 +136,83 @@ def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_
     assert "white box" in quiet.stderr and "black box" in quiet.stderr  # progress bars stay
     loud = command("--verbose", "run", "--config", str(config))  # everything cached now
     assert loud.returncode == 0 and "Using cached version of step" in loud.stdout + loud.stderr
+
+
+TORCH = "2.13.0"
+#: pip's resolution of the wheel's dependencies (and their downloads): measured 30-90 s; open ranges once backtracked
+#: for 25+ minutes (every aiobotocore, s3fs, fsspec release, then transformers and torch).
+RESOLVE_LIMIT_S = 180
+BACKTRACKING = "pip is looking at multiple versions of"
+
+
+def timed_lines(argv: list[str], timeout: float, **kwargs) -> tuple[int | None, list[tuple[float, str]]]:
+    """Exit code (None: killed at `timeout`) and the output lines of a command, each with its seconds since start."""
+    start = time.monotonic()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs) as proc:
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        lines = [(time.monotonic() - start, line.rstrip()) for line in proc.stdout]
+        killed = not timer.is_alive()
+        timer.cancel()
+    return (None if killed else proc.returncode), lines
+
+
+def distributions(python: Path) -> dict[str, str]:
+    code = "import importlib.metadata as m, json; print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"  # noqa: E501
+    return json.loads(subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True,
+                                     timeout=120).stdout)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+@pytest.mark.usefixtures("outside_the_checkout")
+def test_the_wheel_installs_without_constraints_keeps_torch_and_shadows_no_user_package(tmp_path, wheel, monkeypatch):
+    """What a user does: a fresh venv, torch first, then `pip install instructzero-*.whl` with no constraints file.
+
+    pip resolves without backtracking and in minutes, keeps the torch it found (no CUDA build, no nvidia-*), and a
+    project with its own `pipelines/` package still gets the README's consumer API from the wheel."""
+    monkeypatch.delenv("PIP_CONSTRAINT", raising=False)  # the wheel's own ranges must do (a machine's pip.conf stays)
+    venv = tmp_path / "venv"
+    subprocess.run([PY, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"torch=={TORCH}"], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    before = distributions(python)
+    assert before["torch"].split("+")[0] == TORCH
+
+    code, lines = timed_lines([str(python), "-m", "pip", "install", str(wheel)], timeout=600)
+    log = "\n".join(line for _, line in lines if "is ignored: it is neither" not in line)
+    assert code == 0, log[-5000:]
+    assert BACKTRACKING not in log, log[-5000:]
+    resolved_s = next(s for s, line in lines if line.startswith("Installing collected packages"))
+    assert resolved_s < RESOLVE_LIMIT_S, f"resolving took {resolved_s:.0f} s"
+    after = distributions(python)
+    assert after["torch"] == before["torch"] and after["instructzero"] == __version__
+    assert {n for n in after if n.startswith("nvidia-")} <= {n for n in before if n.startswith("nvidia-")}
+
+    project = tmp_path / "project"  # a user's project: their own `pipelines` package, the current folder on sys.path
+    (project / "pipelines").mkdir(parents=True)
+    (project / "pipelines" / "__init__.py").write_text("MINE = True\n")
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml")}
+    consumer = ("import pipelines, instructzero.pipelines.registry as registry\n"
+                "from instructzero.pipelines.registry import production_prompt\n"
+                "assert pipelines.MINE and callable(production_prompt)\n"
+                "print(pipelines.__file__); print(registry.__file__)\n")  # fmt: skip
+    done = subprocess.run([str(python), "-c", consumer], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    mine, theirs = done.stdout.split()
+    assert Path(mine) == project / "pipelines" / "__init__.py" and "site-packages" in theirs
+
+    # The example configs come with the wheel; a message names the command that prints them, not a repository path.
+    def command(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(venv / "bin" / "instructzero"), *argv], cwd=project, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+
+    assert command("config", "show", "local").stdout == (REPO / "configs" / "local.yaml").read_text()
+    missing = command("validate", "--config", "mine.yaml")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
+    assert "`instructzero config copy local my.yaml`" in missing.stderr and "configs/" not in missing.stderr
+    assert command("config", "copy", "local", "mine.yaml").returncode == 0
+    assert (project / "mine.yaml").read_text() == (REPO / "configs" / "local.yaml").read_text()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from instructzero.config import RunConfig, load_config, parse_config
@@ -73,3 +75,67 @@ def test_kubernetes_retry_delay_s_is_refused_in_one_line_naming_the_fix():
     message = str(caught.value)
     assert "\n" not in message and "kubernetes: Value error, retry_delay_s was removed" in message
     assert "delete the key" in message
+
+
+def test_messages_name_the_config_command_not_a_repository_path(tmp_path, monkeypatch, capsys):
+    """Right in a checkout and from an installed wheel alike: one line, naming `instructzero config ...`."""
+    from instructzero.benchmark.config import load_benchmark_config
+    from instructzero.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no configs/ here, as for a user of the wheel
+    for load, path, command in ((load_config, "mine.yaml", "`instructzero config copy local my.yaml`"),
+                                (load_benchmark_config, "grid.yaml",
+                                 "`instructzero config copy benchmark my-benchmark.yaml`")):  # fmt: skip
+        with pytest.raises(ConfigError) as caught:
+            load(path)
+        message = str(caught.value)
+        assert "\n" not in message and f"{path} not found" in message and command in message
+        assert "configs/" not in message
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"bo": {"q": 0}})
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith("(an example: `instructzero config show local`).")
+
+    # The commands named exist and print or copy the repository's own configs/ (what the wheel ships).
+    shipped = Path(__file__).resolve().parents[1] / "configs"
+    assert main(["config", "show", "local"]) == 0
+    assert capsys.readouterr().out == (shipped / "local.yaml").read_text()
+    assert main(["config", "copy", "benchmark", "my-benchmark.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("wrote my-benchmark.yaml (the example 'benchmark')")
+    assert (tmp_path / "my-benchmark.yaml").read_text() == (shipped / "benchmark.yaml").read_text()
+    assert load_benchmark_config("my-benchmark.yaml").tasks
+    assert main(["config", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [row.split()[0] for row in listed] == sorted(p.stem for p in shipped.glob("*.yaml"))
+    assert any(row.startswith("local ") and "offline" in row for row in listed)
+    # Refusals are one line each: an existing file, an unknown example, no example named.
+    for argv, expected in ((["config", "copy", "benchmark", "my-benchmark.yaml"], "my-benchmark.yaml exists"),
+                           (["config", "show", "nope"], "no example config 'nope'"),
+                           (["config", "show"], "name the example config")):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err, err
+    assert main(["config", "copy", "local", "my-benchmark.yaml", "--force"]) == 0
+
+
+def test_benchmark_without_config_falls_back_to_the_packaged_example(tmp_path, monkeypatch, capsys):
+    import instructzero.benchmark
+    from instructzero.cli import main
+    from instructzero.config.examples import example_path
+
+    read: list[Path] = []
+
+    def stop(path):
+        read.append(Path(path))
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(instructzero.benchmark, "load_benchmark_config", stop)
+    monkeypatch.chdir(tmp_path)  # no configs/benchmark.yaml here: the packaged example, said in one line
+    assert main(["benchmark"]) == 2 and read == [example_path("benchmark")]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("benchmark: no configs/benchmark.yaml in this folder; using the packaged example "
+                      "(`instructzero config show benchmark`)")  # fmt: skip
+    (tmp_path / "configs").mkdir()  # a checkout (or a user's own configs/): its file wins, silently
+    (tmp_path / "configs" / "benchmark.yaml").write_text("tasks: [sum]\n")
+    assert main(["benchmark"]) == 2 and read[-1] == Path("configs/benchmark.yaml")
+    assert capsys.readouterr().err == "error: stop here\n"

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from instructzero.config.base import StrictModel
+from instructzero.config.examples import copy_hint
 from instructzero.config.run import RunConfig, deep_merge, parse_config
 from instructzero.data.builtin import BUILTIN_TASKS
 from instructzero.data.load import read_task
@@ -29,7 +30,7 @@ FIELDS = ["task", "method", "seed", "validation_score", "pick_score", "test_scor
 
 
 class BenchmarkConfig(StrictModel):
-    """A grid of cells at one budget (YAML; see `configs/benchmark.yaml`)."""
+    """A grid of cells at one budget (YAML; an example: `instructzero config show benchmark`)."""
 
     #: A run config (white box, black box, bo, ...) that every cell starts from.
     run: dict[str, Any] = {}
@@ -56,7 +57,8 @@ def load_benchmark_config(path: str | Path) -> BenchmarkConfig:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"benchmark config {path} not found. Pass an existing YAML file, e.g. configs/benchmark.yaml.")
+        raise ConfigError(f"benchmark config {path} not found. Pass an existing YAML file (start from the example: "
+                          f"{copy_hint('benchmark', 'my-benchmark.yaml')}).")  # fmt: skip
     try:
         config = BenchmarkConfig.model_validate(yaml.safe_load(path.read_text()) or {})
     except (ValidationError, yaml.YAMLError) as exc:

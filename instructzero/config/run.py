@@ -15,6 +15,7 @@ from pydantic import ValidationError, model_validator
 from instructzero.config.base import StrictModel
 from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.evaluation import EvaluationConfig
+from instructzero.config.examples import copy_hint, show_hint
 from instructzero.config.kubernetes import KubernetesConfig
 from instructzero.config.registry import RecheckConfig, RegistryConfig, default_registry_model_name
 from instructzero.config.search import APEConfig, BOConfig, SelectionConfig
@@ -71,14 +72,15 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"{origin}: {problems}. Fix these keys (see configs/local.yaml).") from None
+        raise ConfigError(f"{origin}: {problems}. Fix these keys (an example: {show_hint()}).") from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML run config; `overrides` are nested dicts merged over it."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found. Pass an existing YAML file, e.g. configs/local.yaml.")
+        raise ConfigError(f"config file {path} not found. Pass an existing YAML file (start from an example: "
+                          f"{copy_hint()}).")  # fmt: skip
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
