@@ -141,17 +141,24 @@ def k8s_emulator(tmp_path_factory):
     (Dockerfile). Without it, an editable install of another checkout in this Python would serve the
     orchestrator pod (which downloads no code) and every import before a step pod's code download.
     """
-    from k8s_emulation import KMockServer, TestKubelet
+    from k8s_emulation import KMockServer, PodNetwork, TestKubelet
 
     root = tmp_path_factory.mktemp("k8s-emulator")
-    kmock = KMockServer(work_dir=root / "kmock", namespace="zenml").start()
+    network = PodNetwork().start()  # every pod in its own network namespace; servers listen on network.host_ip
+    try:
+        kmock = KMockServer(work_dir=root / "kmock", namespace="zenml", host=network.host_ip).start()
+    except BaseException:
+        network.stop()
+        raise
     try:
         kubelet = TestKubelet(kmock.url, kmock.kubeconfig_path, root / "kubelet", kmock.pod_log_dir,
                               extra_env={"ZENML_ANALYTICS_OPT_IN": "false"},
-                              extra_pythonpath=(str(REPO),)).start()  # fmt: skip
+                              extra_pythonpath=(str(REPO),), network=network).start()  # fmt: skip
     except BaseException:
         kmock.stop()
+        network.stop()
         raise
     yield kmock, kubelet
     kubelet.stop()
     kmock.stop()
+    network.stop()

@@ -80,6 +80,7 @@ class FakeOpenAIServer:
         latency_s: float = 0.0,
         api_key: str | None = None,
         list_models: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self.answer = answer
         self.model = model
@@ -93,7 +94,7 @@ class FakeOpenAIServer:
         self._faults: deque[Fault] = deque()
         self._fail_from: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _QuietServer((host, 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     # -- control ---------------------------------------------------------------------------
@@ -108,7 +109,8 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
 
     @property
     def prompts(self) -> list[str]:

