@@ -277,6 +277,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from instructzero.pipelines.stack import S3_AUTH  # light: no ZenML import at module level
+
     parser = argparse.ArgumentParser(
         prog="instructzero", description="Find the best instruction for a black-box LLM (InstructZero on ZenML)."
     )
@@ -344,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--namespace", default="instructzero")
     stack.add_argument("--name", default="instructzero-k8s", help="stack name (components are named after it)")
     stack.add_argument("--image-builder", choices=["local", "kaniko"], default="local")
-    stack.add_argument("--s3-auth", choices=["keys", "implicit", "connector"], default="keys",
+    stack.add_argument("--s3-auth", choices=S3_AUTH, default="keys",
                        help="how the artifact store reaches S3: keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY into a "
                        "ZenML secret; default), implicit (no keys: the pods' IAM role, IRSA, workload identity, "
                        "instance profile), connector (an existing ZenML service connector, --connector)")  # fmt: skip
@@ -372,16 +374,16 @@ def main(argv: list[str] | None = None) -> int:
     apply_defaults()
     _quiet(args.verbose)
     interrupt.install()
+    ctrl_c = False
     try:
         status = args.handler(args)
     except KeyboardInterrupt:
-        status = 130
+        status, ctrl_c = 130, True
     except InstructZeroError as exc:
-        if not interrupt.received():
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
         status = 2
-    if interrupt.received() or status == 130:
+        if not interrupt.received():  # a run failed by the signal: the line below says why
+            print(f"error: {exc}", file=sys.stderr)
+    if interrupt.received() or ctrl_c:
         print(f"stopped by {'SIGTERM' if interrupt.received() else 'Ctrl-C'}: answers already paid for are in the "
               "response cache; running the same command again reuses them", file=sys.stderr)  # fmt: skip
         return interrupt.EXIT_TERMINATED if interrupt.received() else 130

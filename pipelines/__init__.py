@@ -1,2 +1,2 @@
-"""The ZenML layer's entry points: the pipelines (wiring only, `instructzero.pipelines.search`, `instructzero.pipelines.recheck`), how to run
-them (`instructzero.pipelines.run`), stacks and schedules (`instructzero.pipelines.stack`), and the registry's read side (`instructzero.pipelines.registry`)."""
+"""The ZenML layer's entry points (installed as `instructzero.pipelines`): the pipelines (wiring only, `search`,
+`recheck`), how to run them (`run`), stacks and schedules (`stack`), and the registry's read side (`registry`)."""

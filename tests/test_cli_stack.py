@@ -2,13 +2,13 @@
 ways to reach S3 (static keys in a ZenML secret, implicit credentials, a service connector)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 from conftest import REPO
+from servers import free_port
 
 from instructzero.cli import main
 
@@ -16,14 +16,8 @@ REGISTER = ["stack", "register", "--artifact-path", "s3://instructzero-test/runs
             "registry.example.invalid/instructzero", "--kube-context", "test-cluster", "--no-activate"]  # fmt: skip
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
-
-
 def test_an_unreachable_zenml_server_is_one_line_naming_it_and_the_fix(tmp_path):
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "AWS_"))}
     env.update(ZENML_STORE_URL=url, ZENML_CONFIG_PATH=str(tmp_path / "zenml"), ZENML_ANALYTICS_OPT_IN="false",
                AWS_ACCESS_KEY_ID="key", AWS_SECRET_ACCESS_KEY="secret")  # fmt: skip

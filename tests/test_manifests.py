@@ -25,7 +25,7 @@ COMPONENT_SWITCH = "# components:\n#   - {}\n"
 def kubectl() -> str:
     found = shutil.which("kubectl") or shutil.which("kubectl", path=str(Path(sys.executable).parent))
     if not found:
-        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+        pytest.fail("kubectl (with its built-in kustomize) is not installed: install it (Debian: kubectl)")
     return found
 
 
