@@ -110,9 +110,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_recheck(args: argparse.Namespace) -> int:
-    """Re-check production; on a regression with `recheck.reoptimize`, run a full optimization."""
+    """Run the re-check pipeline (re-check production; on a regression with `recheck.reoptimize`, a full
+    optimization in the same run) and print what it did."""
     from instructzero.pipelines.registry import NoProductionPrompt, production_record
-    from instructzero.pipelines.run import registry_decision, run_pipeline, run_recheck
+    from instructzero.pipelines.run import run_recheck
     from instructzero.preflight import preflight
 
     try:
@@ -128,19 +129,15 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     if config.registry_model_name != name:
         raise InstructZeroError(f"the config registers to '{config.registry_model_name}', not '{name}': "
                                 "set registry.model_name or pass the task's config")  # fmt: skip
-    task = preflight(config)
-    check, run_id = run_recheck(config)
+    preflight(config)
+    outcome = run_recheck(config)
+    check = outcome.check
     print(f"recheck:           {name} version {check.version}: {check.reason} ({check.calls} black-box calls, "
-          f"run {run_id})")  # fmt: skip
-    if check.regression and config.recheck.reoptimize:
-        # Earlier observations describe the black box before the change: no warm start; with fresh answers
-        # (same name, changed model) no cached answer either.
-        update = {"bo": config.bo.model_copy(update={"warm_start": False})}
-        if config.recheck.fresh_answers:
-            update["blackbox"] = config.blackbox.model_copy(update={"cache_namespace": f"after-{check.checked_at}"})
-        result, run_id = run_pipeline(config.model_copy(update=update), task=task)
-        print(f"re-optimized:      {result.best_instruction} (test {result.test.score:.3f}, run {run_id})")
-        print(f"registry:          {registry_decision(run_id)}")
+          f"run {outcome.run_id})")  # fmt: skip
+    if outcome.reoptimized is not None:
+        result = outcome.reoptimized
+        print(f"re-optimized:      {result.best_instruction} (test {result.test.score:.3f}, same run)")
+        print(f"registry:          {outcome.decision}")
     return 1 if check.regression else 0
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from instructzero.config.run import RunConfig
 from instructzero.data.task import TaskData
 from instructzero.errors import DataValidationError
 from instructzero.preflight import preflight
 from instructzero.result import OptimizationResult
-from instructzero.steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT
+from instructzero.steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT, in_branch
+
+if TYPE_CHECKING:
+    from instructzero.registry.recheck import Recheck
 
 #: The checkout this module lives in, when it is one (an editable install); None when installed from a wheel.
 CHECKOUT = Path(__file__).resolve().parents[1] if (Path(__file__).resolve().parents[1] / "pyproject.toml").is_file() \
@@ -140,15 +145,28 @@ def finished(run):
     return run
 
 
-def registry_decision(run_id: str) -> str:
+def registry_decision(run_id: str, branch: str = "") -> str:
+    """What `promote` did with a run's winner (of one task's `branch` in a run of several)."""
     from zenml.client import Client
 
-    meta = Client().get_pipeline_run(run_id).steps[PROMOTE].run_metadata
+    meta = Client().get_pipeline_run(run_id).steps[in_branch(branch, PROMOTE)].run_metadata
     return f"{meta['model']} version {meta['version']} -> {meta['stage']}: {meta['reason']}"
 
 
-def run_recheck(config: RunConfig) -> tuple[object, str]:
-    """Run the re-check pipeline for the config's task; returns the `Recheck` and the run id."""
+@dataclass(frozen=True)
+class RecheckOutcome:
+    """What a run of the re-check pipeline did: the re-check, and the optimization it called for, if any."""
+
+    check: Recheck
+    run_id: str
+    #: The re-optimization's result and what the registry did with its winner; None when none ran.
+    reoptimized: OptimizationResult | None = None
+    decision: str | None = None
+
+
+def run_recheck(config: RunConfig) -> RecheckOutcome:
+    """Run the re-check pipeline for the config's task: the re-check and, on a regression with
+    `recheck.reoptimize`, the optimization in the same run."""
     ensure_source_root()
     check_artifact_store()
     from instructzero.pipelines.recheck import recheck_pipeline
@@ -156,7 +174,11 @@ def run_recheck(config: RunConfig) -> tuple[object, str]:
 
     run = finished(_run(recheck_pipeline.with_options(enable_cache=False, settings=pipeline_settings(config.kubernetes)),
                         config=config))  # fmt: skip
-    return run.steps[RECHECK_PRODUCTION].outputs[RECHECK][0].load(), str(run.id)
+    check = run.steps[RECHECK_PRODUCTION].outputs[RECHECK][0].load()
+    if EVALUATE_ON_TEST not in run.steps:
+        return RecheckOutcome(check, str(run.id))
+    result = run.steps[EVALUATE_ON_TEST].outputs[RESULT][0].load()
+    return RecheckOutcome(check, str(run.id), result, registry_decision(str(run.id)))
 
 
 def require_schedulable_stack() -> None:

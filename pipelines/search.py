@@ -28,12 +28,35 @@ from instructzero.steps import (
     select_instruction,
     update_gp,
 )
-from instructzero.steps.names import GENERATE_INSTRUCTIONS, SCORE_INSTRUCTIONS, UPDATE_GP, round_step
+from instructzero.steps.model_registry import registry_model
+from instructzero.steps.names import (
+    EVALUATE_ON_TEST,
+    GENERATE_INSTRUCTIONS,
+    INITIAL_DESIGN,
+    LOAD_TASK,
+    PROMOTE,
+    SAMPLE_PROJECTION,
+    SCORE_INSTRUCTIONS,
+    SELECT_INSTRUCTION,
+    UPDATE_GP,
+    in_branch,
+    round_step,
+)
 
 
 @pipeline(enable_cache=True)
 def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None):
     """`warm_start_from`: the id of a comparable earlier run's `result` artifact (see `instructzero.pipelines.registry`)."""
+    return optimize_task(config, warm_start_from=warm_start_from)
+
+
+def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_from: str | None = None):
+    """Wire one task's optimization: load (unless `task`, its artifact, is given), search, evaluate, promote.
+
+    Every step registers on the task's registry model (its own version per run), so one run may hold
+    several tasks' optimizations. `branch` names them apart: its steps are `<branch>.<step>` (plain step
+    names when empty). Static pipelines call it at compile time, the dynamic re-check pipeline at run time.
+    """
     wb, bb, bo, seed = config.whitebox, config.blackbox, config.bo, config.seed
     n_validation = config.task.n_validation
     # Calls held back for the baselines matter only under a spending cap: without one, editing the
@@ -43,40 +66,47 @@ def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None)
     held_for_selection = selection_calls(config)
     proposer = proposer_blackbox(bo.strategy, config.ape, bb)
     ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
+    model = registry_model(config)
     # Pod resources, placement and retries per step kind (on a Kubernetes stack; nothing locally).
     load, draw, design, generate, score, gp, select, evaluate, register = (
-        s.with_options(**step_options(s.name, config.kubernetes)) for s in (
+        s.with_options(model=model, **step_options(s.name, config.kubernetes)) for s in (
             load_task, sample_projection, initial_design, generate_instructions, score_instructions, update_gp,
             select_instruction, evaluate_on_test, promote))  # fmt: skip
-    task, _ = load(task=config.task, seed=seed)
+
+    def named(step: str, round_index: int | None = None) -> str:
+        return in_branch(branch, step if round_index is None else round_step(step, round_index))
+
+    if task is None:
+        task, _ = load(task=config.task, seed=seed, id=named(LOAD_TASK))
     projection = draw(model=wb.model, gguf_file=wb.gguf_file, n_soft_tokens=wb.n_soft_tokens,
-                      projection=config.projection, seed=seed)  # fmt: skip
+                      projection=config.projection, seed=seed, id=named(SAMPLE_PROJECTION))  # fmt: skip
     prior = Client().get_artifact_version(warm_start_from) if warm_start_from else None  # lineage: an input
-    history, soft_prompts = design(bo=bo, intrinsic_dim=config.projection.intrinsic_dim, seed=seed, prior=prior)
+    history, soft_prompts = design(bo=bo, intrinsic_dim=config.projection.intrinsic_dim, seed=seed, prior=prior,
+                                   id=named(INITIAL_DESIGN))  # fmt: skip
     for r in range(bo.n_rounds + 1):
         instructions = generate(
             strategy=bo.strategy, whitebox=wb, ape=ape, proposer=proposer, n_exemplars=config.task.n_exemplars,
             n_validation=n_validation if proposer else 0, n_baselines=n_baselines if proposer else 0,
             selection_calls=held_for_selection if proposer else 0, seed=seed,
             task=task, projection=projection, history=history if proposer else None, soft_prompts=soft_prompts,
-            id=round_step(GENERATE_INSTRUCTIONS, r),
+            id=named(GENERATE_INSTRUCTIONS, r),
         )  # fmt: skip
         candidates = score(
             blackbox=bb, n_validation=n_validation, n_baselines=n_baselines, selection_calls=held_for_selection,
             repeats=bo.repeats, reserved_for_selection=reserved_for_selection(config),
             objective=config.task.objective, seed=seed, task=task,
             history=history, soft_prompts=soft_prompts, instructions=instructions, round_index=r,
-            id=round_step(SCORE_INSTRUCTIONS, r),
+            id=named(SCORE_INSTRUCTIONS, r),
         )  # fmt: skip
         history, soft_prompts = gp(bo=bo, seed=seed, history=history, candidates=candidates, next_round=r + 1,
-                                   id=round_step(UPDATE_GP, r))  # fmt: skip
+                                   id=named(UPDATE_GP, r))  # fmt: skip
     chosen = select(blackbox=bb, selection=config.selection, bo=bo, n_validation=n_validation,
                     n_baselines=n_baselines, objective=config.task.objective, seed=seed, task=task,
-                    history=history)  # fmt: skip
+                    history=history, id=named(SELECT_INSTRUCTION))  # fmt: skip
     result = evaluate(
         blackbox=bb, evaluation=config.evaluation, stop_at_score=bo.stop_at_score, n_validation=n_validation,
         baseline_instructions=config.baseline_instructions, seed=seed, task=task, projection=projection,
-        history=history, selection=chosen,
+        history=history, selection=chosen, id=named(EVALUATE_ON_TEST),
     )  # fmt: skip
-    register(config=config, task=task, result=result)
+    register(config=config, task=task, result=result, id=named(PROMOTE))
     return result

@@ -107,11 +107,17 @@ def on_kubernetes() -> bool:
 
 
 def step_options(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:
-    """`with_options(...)` of one step on a Kubernetes stack: its settings and the retries of a failed pod
-    (locally nothing: a failing step fails at once)."""
+    """`with_options(...)` of one step on a Kubernetes stack: its settings, the retries of a failed pod and its
+    own pod in a dynamic pipeline too (locally nothing: a failing step fails at once).
+
+    A dynamic pipeline (the re-check) runs a step inside its orchestrator pod unless the step asks for an
+    isolated runtime; static pipelines ignore the runtime and give every step a pod anyway.
+    """
     if not on_kubernetes():
         return {}
-    return {"settings": step_settings(step_name, k8s), "retry": step_retry(k8s)}
+    from zenml.enums import StepRuntime
+
+    return {"settings": step_settings(step_name, k8s), "retry": step_retry(k8s), "runtime": StepRuntime.ISOLATED}
 
 
 def orchestrator_settings(k8s: KubernetesConfig):

@@ -36,3 +36,8 @@ FAILED_DATA_VALIDATION = "data_validation_failed"
 def round_step(step: str, round_index: int) -> str:
     """The id of a round's step in the unrolled pipeline, e.g. `score_instructions_round_2`."""
     return f"{step}_round_{round_index}"
+
+
+def in_branch(branch: str, step: str) -> str:
+    """The id of a step in one task's branch of a run, e.g. `antonyms.promote`; plain `step` outside a branch."""
+    return f"{branch}.{step}" if branch else step

@@ -4,7 +4,8 @@ A black box behind an API can change without notice and task data drifts; a
 prompt promoted last month can silently get worse. A re-check scores the
 production instruction again and compares the per-example scores with those
 stored at promotion (:func:`instructzero.registry.promotion.detect_regression`): paired
-when the test split is the same, unpaired when it changed.
+when the test split is the same, unpaired when it changed. A regression may call for a
+full optimization (:func:`reoptimization`), which the re-check pipeline then runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from instructzero.config.registry import RecheckConfig
+from instructzero.config.run import RunConfig
 from instructzero.data.task import TaskData
 from instructzero.evaluation import Evaluator
 from instructzero.registry.promotion import detect_regression
@@ -86,3 +88,19 @@ def recheck_instruction(
         calls=test.spend.calls,
         fresh_answers=recheck.fresh_answers,
     )
+
+
+def reoptimization(config: RunConfig, check: Recheck) -> RunConfig | None:
+    """The run config of the optimization a re-check calls for, or None: production is healthy, or
+    `recheck.reoptimize` is off.
+
+    Earlier observations describe the black box before the change, so the optimization starts cold (no
+    warm start). After a regression found with fresh answers (same model name, changed model) it also
+    asks again: a new `blackbox.cache_namespace`, named after the re-check, so no old answer is reused.
+    """
+    if not (check.regression and config.recheck.reoptimize):
+        return None
+    update: dict = {"bo": config.bo.model_copy(update={"warm_start": False})}
+    if config.recheck.fresh_answers:
+        update["blackbox"] = config.blackbox.model_copy(update={"cache_namespace": f"after-{check.checked_at}"})
+    return config.model_copy(update=update)
