@@ -61,7 +61,7 @@ def main() -> None:
     caller = BlackBoxCaller.for_config(blackbox, ResponseCache(blackbox.cache_path))
     print(f"{'task':<14} {'n':>3} {'rho(lp, metric)':>15} {'split-half metric':>17} {'split-half lp':>13} "
           f"{'held-out pick: metric':>21} {'lp':>5} {'s':>5}")  # fmt: skip
-    for task_name in bench.tasks:
+    for task_name in bench.task_names:
         rows: dict[str, np.ndarray] = {}
         for path in sorted(glob.glob(f"{bench.output_dir}/histories/{task_name}__*__{args.seed}.npz")):
             history = np.load(path, allow_pickle=True)

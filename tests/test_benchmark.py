@@ -2,12 +2,22 @@
 
 import csv
 import hashlib
+import json
+import shutil
+from pathlib import Path
 
+import pytest
 import yaml
 from fake_openai import FakeOpenAIServer
 
 from instructzero.benchmark import load_benchmark_config, run_benchmark
+from instructzero.benchmark.config import cell_config, cell_key
 from instructzero.cli import main
+from instructzero.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+#: 36 distinct made-up words for the user's own tasks.
+WORDS = [a + b for a in ("ka", "lo", "mi", "nu", "pe", "ri") for b in ("sa", "to", "vu", "ze", "bi", "do")]
 
 
 def mixed_answer(prompt: str) -> str:
@@ -115,3 +125,144 @@ def test_a_task_that_fails_its_checks_stops_the_benchmark_before_any_cell(tmp_pa
     bench = load_benchmark_config(path)
     assert cell_config(bench, "informal_to_formal", "uniform", 0).task.n_validation == 8
     assert cell_config(bench, "sum", "uniform", 0).task.n_validation == 15
+
+
+def word_answer(prompt: str) -> str:
+    """The user's tasks: an instruction that says what to do is followed; any other gets a hash-picked answer."""
+    instruction, rest = prompt.split("Input: ", 1)
+    word = rest.split("\n")[0].strip()
+    if "capital letters" in instruction:
+        return word.upper()
+    if "Repeat" in instruction:
+        return word
+    return [word.upper(), word, "no idea"][int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % 3]
+
+
+def write_user_tasks(folder: Path, shout_rows: list[dict] | None = None) -> None:
+    """`data/shout.jsonl` (the word in capitals) and the instruction-induction folder `ii/` with `echo` (the word)."""
+    rows = shout_rows if shout_rows is not None else [{"input": w, "output": w.upper()} for w in WORDS]
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "data" / "shout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for split, words in (("induce", WORDS[:24]), ("execute", WORDS[24:])):
+        (folder / "ii" / split).mkdir(parents=True, exist_ok=True)
+        examples = {str(i): {"input": w, "output": w} for i, w in enumerate(words, start=1)}
+        (folder / "ii" / split / "echo.json").write_text(json.dumps({"examples": examples}))
+
+
+def user_task_config(tmp_path, tiny_lm_dir, base_url, tasks, methods) -> Path:
+    """The tiny grid's config over other tasks, its paths relative to its own folder (not the working one)."""
+    path = write_config(tmp_path, tiny_lm_dir, base_url)
+    data = yaml.safe_load(path.read_text())
+    data.update(tasks=tasks, methods=methods, manual_instructions={
+        "shout": ["Write the word in capital letters.", "Say something."],
+        "echo": ["Repeat the word.", "Say something."]})  # fmt: skip
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_grid_over_the_users_own_files_runs_and_reports_them(tmp_path, tiny_lm_dir):
+    write_user_tasks(tmp_path)
+    tasks = [{"name": "shout", "source": "file", "path": "data/shout.jsonl"}, {"name": "echo", "data_dir": "ii"}]
+    with FakeOpenAIServer(word_answer) as server:
+        path = user_task_config(tmp_path, tiny_lm_dir, server.base_url, tasks, ["instructzero", "manual"])
+        assert main(["benchmark", "--config", str(path)]) == 0
+        ran = []
+        run_benchmark(load_benchmark_config(path), progress=False, on_cell=ran.append)  # resumed: nothing left to do
+        assert ran == []
+
+    out = tmp_path / "results"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted((r["task"], r["method"]) for r in rows) == sorted(
+        (t, m) for t in ("shout", "echo") for m in ("instructzero", "manual"))  # fmt: skip
+    manual = {r["task"]: r for r in rows if r["method"] == "manual"}
+    # Scored on the files' own examples: the instruction that says what to do is right on every test example.
+    assert manual["shout"]["best_instruction"] == "Write the word in capital letters."
+    assert manual["echo"]["best_instruction"] == "Repeat the word."
+    assert float(manual["shout"]["test_score"]) == float(manual["echo"]["test_score"]) == 1.0
+    assert all(0 < int(r["calls"]) <= 24 + 10 for r in rows if r["method"] == "instructzero")
+    report = (out / "report.md").read_text()
+    assert "| shout |" in report and "| echo |" in report
+    assert (out / "curves" / "shout__instructzero__0.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("rows", "failed_check"),
+    [
+        ([{"input": w, "answer": w.upper()} for w in WORDS], "expect_column_to_exist(output)"),
+        ([{"input": w, "output": w.upper()} for w in WORDS[:6]], "expect_table_row_count_to_be_between"),
+    ],
+    ids=["no-output-column", "too-few-rows"],
+)
+def test_a_bad_task_file_stops_the_grid_before_the_first_cell(tmp_path, tiny_lm_dir, capsys, rows, failed_check):
+    write_user_tasks(tmp_path, shout_rows=rows)
+    tasks = ["sum", {"name": "shout", "path": "data/shout.jsonl"}]  # the bad task second: nothing runs before it
+    with FakeOpenAIServer(word_answer) as server:
+        path = user_task_config(tmp_path, tiny_lm_dir, server.base_url, tasks, ["uniform"])
+        assert main(["benchmark", "--config", str(path)]) == 2
+        assert server.requests == []
+    assert not (tmp_path / "results" / "results.csv").read_text().strip().count("\n")
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "benchmark task 'shout'" in err and str(tmp_path / "data" / "shout.jsonl") in err and failed_check in err
+
+
+def test_task_entries_resolve_against_the_config_and_are_kept_by_their_content(tmp_path):
+    write_user_tasks(tmp_path / "a")
+    config = {"run": {"task": {"n_validation": 4}}, "validation_calls": 24, "methods": ["uniform"],
+              "tasks": ["sum", {"name": "shout", "path": "data/shout.jsonl"}, {"name": "echo", "data_dir": "ii"}]}  # fmt: skip
+    (tmp_path / "a" / "bench.yaml").write_text(yaml.safe_dump(config))
+    bench = load_benchmark_config(tmp_path / "a" / "bench.yaml")
+    assert bench.task_names == ["sum", "shout", "echo"]
+    shout, echo = cell_config(bench, "shout", "uniform", 0).task, cell_config(bench, "echo", "uniform", 0).task
+    assert (shout.source, shout.path, shout.n_validation) == ("file", str(tmp_path / "a" / "data" / "shout.jsonl"), 4)
+    assert (echo.source, echo.name, echo.data_dir) == ("instruction_induction", "echo", str(tmp_path / "a" / "ii"))
+
+    def keys(folder):
+        bench = load_benchmark_config(folder / "bench.yaml")
+        return [cell_key(cell_config(bench, t, "uniform", 0)) for t in bench.task_names]
+
+    before = keys(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert keys(tmp_path / "b") == before  # moved: kept
+    with (tmp_path / "b" / "data" / "shout.jsonl").open("a") as handle:
+        handle.write(json.dumps({"input": "zuzu", "output": "ZUZU"}) + "\n")
+    edited = keys(tmp_path / "b")
+    assert (edited[0], edited[2]) == (before[0], before[2]) and edited[1] != before[1]  # edited: its cells rerun
+
+
+@pytest.mark.parametrize(
+    ("tasks", "message"),
+    [
+        (["sum", "no_such_task"], "unknown task(s) ['no_such_task']"),
+        ([{"name": "mine", "source": "file"}], "tasks.0: Value error, task.path is required for source 'file'"),
+        ([{"name": "my task", "path": "my.jsonl"}], "tasks.0.name: String should match pattern"),
+        (["sum", {"name": "sum", "path": "sum.jsonl"}], "task name(s) ['sum'] appear more than once"),
+    ],
+)
+def test_a_bad_task_entry_fails_in_one_line(tmp_path, tasks, message):
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump({"tasks": tasks, "validation_calls": 10}))
+    with pytest.raises(ConfigError) as error:
+        load_benchmark_config(path)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+#: The cells of configs/benchmark.yaml (seed 0) as keyed before tasks could be task sections.
+BENCHMARK_KEYS = {
+    "antonyms": ["4211ce6ef792", "13dd3071b538", "2a91de663422", "ca965016c7aa", "f2fd645e25d9"],
+    "cause_and_effect": ["0df375439877", "d36490a66f17", "105525cf5d2a", "a5e0e90864f0", "95e30cbd118b"],
+    "informal_to_formal": ["df64abacb615", "d3cae8b107be", "b539af93ee33", "74285a257740", "3c92de037b39"],
+}
+
+
+def test_the_shipped_grids_keep_their_cell_keys():
+    """A finished cell is kept by its key: tasks given by name key their cells as they always did, so the
+    committed results of benchmark-qwen.yaml stay finished and benchmark.yaml's grid is not rerun."""
+    qwen = load_benchmark_config(REPO / "configs" / "benchmark-qwen.yaml")
+    rows = list(csv.DictReader((REPO / "benchmarks" / "results" / "qwen" / "results.csv").open()))
+    assert len(rows) == len(qwen.task_names) * len(qwen.methods) * len(qwen.seeds)
+    for r in rows:
+        assert cell_key(cell_config(qwen, r["task"], r["method"], int(r["seed"]))) == r["cell"], r
+    bench = load_benchmark_config(REPO / "configs" / "benchmark.yaml")
+    keys = {t: [cell_key(cell_config(bench, t, m, 0)) for m in bench.methods] for t in bench.task_names}
+    assert keys == BENCHMARK_KEYS

@@ -15,23 +15,42 @@ from instructzero.benchmark.config import FIELDS, BenchmarkConfig, cell_config, 
 from instructzero.benchmark.report import read_rows, write_report
 from instructzero.blackbox.cache import ResponseCache
 from instructzero.config.run import RunConfig
+from instructzero.data.load import task_files
 from instructzero.data.task import TaskData
+from instructzero.errors import DataValidationError, TaskDataError
 
 
 def _check_before_spending(configs: list[RunConfig]) -> list[TaskData]:
     """Every pending cell's preflight before the first cell runs, so that a task that fails its checks
-    stops the benchmark now, not hours in. The data checks run once per task and seed, the endpoint
-    probe once; returns each cell's checked task (the cells run on it without checking again)."""
+    stops the benchmark now, not hours in. The data checks run first, once per task and seed, so that a bad
+    file stops the grid before the endpoint probe; returns each cell's checked task (the cells run on it
+    without checking again)."""
     from instructzero.preflight import preflight
 
+    keys = [config.model_dump_json(include={"task", "seed"}) for config in configs]
     tasks: dict[str, TaskData] = {}
-    checked = []
-    for config in configs:
-        key = config.model_dump_json(include={"task", "seed"})
-        task = preflight(config, probe=not checked, checked_task=tasks.get(key))
-        tasks[key] = task
-        checked.append(task)
-    return checked
+    for key, config in zip(keys, configs):
+        if key not in tasks:
+            tasks[key] = _checked_task(config)
+    return [
+        preflight(config, probe=i == 0, checked_task=tasks[key]) for i, (key, config) in enumerate(zip(keys, configs))
+    ]
+
+
+def _checked_task(config: RunConfig) -> TaskData:
+    """The cell's task after its data checks. A failure on the user's own files names the benchmark task and the
+    files (the data's own name is the file's stem, which need not be the task's)."""
+    from instructzero.data.checks import load_checked_task
+
+    try:
+        return load_checked_task(config.task, config.seed)[0]
+    except TaskDataError as exc:
+        if not (files := task_files(config.task)):
+            raise
+        where = f"benchmark task '{config.task.name}' ({', '.join(map(str, files))})"
+        if isinstance(exc, DataValidationError):
+            raise DataValidationError(f"{where}: {exc}", exc.report) from None
+        raise TaskDataError(f"{where}: {exc}") from None
 
 
 def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callable[[str], None] | None = None) -> Path:
@@ -41,7 +60,7 @@ def run_benchmark(bench: BenchmarkConfig, progress: bool = True, on_cell: Callab
     results = out / "results.csv"
     # Seed-major: a grid stopped part-way holds every method of each (seed, task) it reached, which is what
     # the paired comparison needs.
-    cells = [(t, m, s) for s in bench.seeds for t in bench.tasks for m in bench.methods]
+    cells = [(t, m, s) for s in bench.seeds for t in bench.task_names for m in bench.methods]
     configs = {cell: cell_config(bench, *cell) for cell in cells}
     done = {(r["task"], r["method"], int(r["seed"])): r for r in read_rows(results)}
     kept = [r for cell, r in done.items() if cell in configs and r["cell"] == cell_key(configs[cell])]

@@ -66,7 +66,7 @@ def write_report(bench: BenchmarkConfig) -> Path:
     rows = [r for r in read_rows(out / "results.csv") if r["method"] in bench.methods]
     by = {(r["task"], r["method"], int(r["seed"])): r for r in rows}
     methods = [m for m in bench.methods if any(r["method"] == m for r in rows)]
-    tasks = [t for t in bench.tasks if any(r["task"] == t for r in rows)]
+    tasks = [t for t in bench.task_names if any(r["task"] == t for r in rows)]
     reference = bench.reference
     constant = _constant_answers(bench, tasks)
     lines = [

@@ -45,6 +45,18 @@ def read_raw_splits(config: TaskConfig, seed: int) -> tuple[str, RawSplits]:
     return task.name, raw
 
 
+def task_files(config: TaskConfig) -> list[Path]:
+    """The user's files the task is read from; none for data that ships with the package (built-in tasks, the
+    packaged instruction-induction folder)."""
+    if config.source == "file":
+        return [Path(p) for p in (config.path, config.test_path) if p]
+    if config.source == "instruction_induction" and config.data_dir:
+        root = Path(config.data_dir)
+        execute = root / "execute" / f"{config.name}.json"
+        return [root / "induce" / f"{config.name}.json", *([execute] if execute.is_file() else [])]
+    return []
+
+
 def task_from_raw(config: TaskConfig, name: str, raw: RawSplits) -> TaskData:
     """Parse raw splits into a TaskData (the first `max_test` test examples) with its metric."""
     default_metric = metric_for_task(config.name) if config.source == "instruction_induction" else "exact_match"
