@@ -6,8 +6,8 @@ from instructzero.data.metrics import (
     exact_set,
     f1,
     metric_for_task,
+    metric_reference,
     normalize_answer,
-    resolve_metric,
     score_answer,
 )
 from instructzero.errors import ConfigError
@@ -59,4 +59,4 @@ def test_task_defaults_and_unknown_metric():
     assert metric_for_task("taxonomy_animal") == "exact_set"
     assert metric_for_task("antonyms") == "exact_match"
     with pytest.raises(ConfigError, match="unknown metric 'bleu'.*exact_match"):
-        resolve_metric("bleu")
+        metric_reference("bleu")

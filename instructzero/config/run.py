@@ -73,6 +73,8 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{origin}: {problems}. Fix these keys (an example: {show_hint()}).") from None
+    except ConfigError as exc:  # a section's own check (task.metric imports the user's function): name the file
+        raise ConfigError(f"{origin}: {exc}") from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

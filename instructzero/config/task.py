@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from instructzero.config.base import DEFAULT_MAX_TEST, DEFAULT_N_EXEMPLARS, DEFAULT_N_VALIDATION, StrictModel
+from instructzero.data.metrics import CallableMetric, metric_reference
 
 
 class DataChecksConfig(StrictModel):
@@ -36,7 +37,9 @@ class TaskConfig(StrictModel):
     #: Optional held-out test file; without it a share of `path` is held out.
     test_path: str | None = None
     test_fraction: float = Field(0.3, gt=0.0, lt=1.0)
-    metric: str | None = None
+    #: A built-in metric name (default: the task's own, else exact_match) or a user's function,
+    #: `{callable: "my_pkg.metrics:score"}`, importable wherever the run's steps run.
+    metric: str | CallableMetric | None = None
     #: What the search scores instructions by: `metric` (the task's metric on generated answers, the reference)
     #: or `logprob` (the black box's probability of the gold answer: a continuous, less noisy score; the backend
     #: must give log-probabilities, and the winner is still picked on the metric by the selection stage).
@@ -45,6 +48,14 @@ class TaskConfig(StrictModel):
     n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
     max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
     checks: DataChecksConfig = DataChecksConfig()
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric_resolves(cls, metric: object) -> object:
+        """Checked when the config is read (a user's function is imported and tried once), not mid-run."""
+        if metric is not None:
+            metric_reference(metric)
+        return metric
 
     @model_validator(mode="after")
     def _source_fields(self) -> TaskConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from instructzero.config.task import TaskConfig
 from instructzero.data.builtin import builtin_examples
-from instructzero.data.metrics import metric_for_task, resolve_metric
+from instructzero.data.metrics import metric_for_task, metric_reference
 from instructzero.data.task import SPLITS, Example, TaskData
 from instructzero.errors import TaskDataError
 from instructzero.seeding import derive_seed
@@ -60,7 +60,7 @@ def task_files(config: TaskConfig) -> list[Path]:
 def task_from_raw(config: TaskConfig, name: str, raw: RawSplits) -> TaskData:
     """Parse raw splits into a TaskData (the first `max_test` test examples) with its metric."""
     default_metric = metric_for_task(config.name) if config.source == "instruction_induction" else "exact_match"
-    metric = resolve_metric(config.metric or default_metric)
+    metric = metric_reference(config.metric or default_metric)
     splits = {split: tuple(_example(r, name) for r in raw[split]) for split in SPLITS}
     splits["test"] = splits["test"][: config.max_test]
     task = TaskData(name=name, metric=metric, **splits)
