@@ -5,6 +5,7 @@
     instructzero tasks                                # built-in and packaged tasks, split sizes, metric
     instructzero prompt sum [--format json]           # the production instruction of a task (and its re-checks)
     instructzero recheck sum                          # today's black box against production; exit 1 on regression
+    instructzero reproduce <run id | instructzero-sum:3> [--fresh]  # rerun from lineage; exit 1 if a replay differs
     instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
     instructzero stack register --artifact-path s3://... --container-registry ...  # the Kubernetes stack
     instructzero schedule create --config configs/kubernetes.yaml --cron '0 3 * * *'
@@ -139,6 +140,14 @@ def cmd_recheck(args: argparse.Namespace) -> int:
         print(f"re-optimized:      {result.best_instruction} (test {result.test.score:.3f}, same run)")
         print(f"registry:          {outcome.decision}")
     return 1 if check.regression else 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from instructzero.pipelines.reproduce import reproduce
+
+    reproductions = reproduce(args.run, fresh=args.fresh)
+    print("\n\n".join(r.describe() for r in reproductions))
+    return max(r.exit_code for r in reproductions)
 
 
 def cmd_stack_register(args: argparse.Namespace) -> int:
@@ -331,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.add_argument("--model-name", help="registry model name (default instructzero-<task>)")
     recheck.add_argument("--fresh-answers", action="store_true", help="ask the black box again (recheck.fresh_answers)")
     recheck.add_argument("--reoptimize", action="store_true", help="on a regression, run a full optimization")
+
+    reproduce = command("reproduce", cmd_reproduce, "rerun a finished run from its lineage with step caching off and "
+                        "compare it with the original: a replay of its stored answers must match number for number "
+                        "(exit 1 at the first difference); --fresh asks the black box again and reports the drift")  # fmt: skip
+    reproduce.add_argument("run", help="a pipeline run id, name or id prefix, or a registry version <model>:<version> "
+                           "(instructzero-sum:3, sum:production)")  # fmt: skip
+    reproduce.add_argument("--fresh", action="store_true", help="ask the black box afresh instead of replaying the "
+                           "stored answers: per-instruction score changes and whether the winner changed")  # fmt: skip
 
     stack = command("stack", cmd_stack_register, "register (or update) the Kubernetes stack: S3 artifact store, "
                     "Kubernetes orchestrator, container registry, image builder; idempotent")  # fmt: skip

@@ -1,16 +1,167 @@
-"""The comparison behind `instructzero reproduce`: the first difference in pipeline order with both values,
-and the drift of a fresh rerun."""
+"""`instructzero reproduce`: a finished run rebuilt from its lineage and rerun; a replay matches it number for
+number, an altered stored answer is named as the first difference, a fresh rerun reports drift."""
 
 import dataclasses
+import hashlib
+import json
+import sqlite3
 
 import numpy as np
+import pytest
 
 from instructzero.blackbox.accounting import Spend
+from instructzero.cli import main
 from instructzero.data.task import Example, TaskData
 from instructzero.reproduce import NOT_REPRODUCED, Reproduction, RunOutcome, drift, first_difference
 from instructzero.result import OptimizationResult, TestResult
 from instructzero.search.history import Candidates, History
 from instructzero.search.projection import draw_projection
+
+SEED, N_VALIDATION = 2, 4
+
+
+def tiny_local_config(folder, tiny_lm_dir):
+    """The cheapest pipeline config (tests/test_cli.py's): the tiny random model as white box and local black box."""
+    config = folder / "tiny.yaml"
+    config.write_text(json.dumps({
+        "seed": SEED,
+        "task": {"source": "instruction_induction", "name": "antonyms", "n_validation": N_VALIDATION, "max_test": 10,
+                 "checks": {"min_test_rows": 5}},
+        "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 5},
+        "blackbox": {"model": str(tiny_lm_dir), "max_tokens": 3, "cache_path": str(folder / "answers.sqlite")},
+        "bo": {"n_init": 3, "n_rounds": 1, "q": 2, "num_restarts": 1, "raw_samples": 16},
+    }))  # fmt: skip
+    return config
+
+
+def finished_run(folder, tiny_lm_dir, capsys):
+    """A finished local run: its config file and the pipeline run."""
+    from zenml.client import Client
+
+    config = tiny_local_config(folder, tiny_lm_dir)
+    assert main(["run", "--config", str(config)]) == 0
+    capsys.readouterr()
+    (run,) = Client().list_pipeline_runs().items
+    return config, Client().get_pipeline_run(run.id)
+
+
+def result_of(run_id):
+    from zenml.client import Client
+
+    return Client().get_pipeline_run(run_id).steps["evaluate_on_test"].outputs["result"][0].load()
+
+
+def answer_key(config_path, instruction: str, example: int) -> str:
+    """The response-cache key of the local black box's answer to `instruction` on a validation example."""
+    from instructzero.blackbox.backends import make_backend
+    from instructzero.blackbox.base import ZERO_SHOT_TEMPLATE
+    from instructzero.blackbox.cache import ResponseCache
+    from instructzero.config import load_config
+    from instructzero.data.load import read_task
+
+    config = load_config(config_path)
+    example = read_task(config.task, SEED).validation_subset(N_VALIDATION, SEED)[example]
+    return ResponseCache.key(make_backend(config.blackbox).identity, ZERO_SHOT_TEMPLATE, instruction, example.input)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_replay_of_a_local_run_matches_number_for_number_and_a_fresh_rerun_reports_no_drift(
+    zenml_store, tiny_lm_dir, tmp_path, capsys
+):
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    config, run = finished_run(tmp_path, tiny_lm_dir, capsys)
+    answers = tmp_path / "answers.sqlite"
+    before = digest(answers)
+
+    assert main(["reproduce", str(run.id)]) == 0
+    out = capsys.readouterr().out
+    assert "REPRODUCED" in out and "DIFFERS" not in out and "first difference" not in out
+    assert "code:              instructzero 0.1.0, the release that made the run" in out
+    assert digest(answers) == before  # the replay read a copy: the original's answers are untouched
+
+    runs = Client().list_pipeline_runs(sort_by="asc:created").items
+    assert len(runs) == 2
+    replay = Client().get_pipeline_run(runs[1].id)
+    assert replay.name.startswith(f"reproduce-{run.name}")
+    assert {s.status for s in replay.steps.values()} == {ExecutionStatus.COMPLETED}  # step cache off
+    # Checked here without the comparison module: the same numbers, and not one answer asked again.
+    old, new = result_of(run.id), result_of(replay.id)
+    assert new.history.instructions == old.history.instructions
+    np.testing.assert_array_equal(new.history.soft_prompts, old.history.soft_prompts)
+    np.testing.assert_array_equal(new.history.scores, old.history.scores)
+    assert [b.answers for b in new.history.batches] == [b.answers for b in old.history.batches]
+    assert (new.best_instruction, new.test.score, new.test.answers) == (old.best_instruction, old.test.score,
+                                                                        old.test.answers)  # fmt: skip
+    assert old.blackbox_calls > 0 and new.blackbox_calls == 0 and new.spend.cache_hits > 0
+    # The reproduction registered apart: the task's own model still has only the original's version.
+    assert [v.number for v in Client().list_model_versions("instructzero-antonyms").items] == [1]
+    assert len(Client().list_model_versions("instructzero-antonyms-reproductions").items) == 1
+
+    # Fresh answers from the same deterministic local black box: asked again, nothing drifts.
+    assert main(["reproduce", str(run.id), "--fresh"]) == 0
+    out = capsys.readouterr().out
+    assert "asked afresh" in out and "drift: 0 of" in out and "winner: unchanged" in out
+    fresh = Client().list_pipeline_runs(sort_by="asc:created").items[2]
+    assert result_of(fresh.id).blackbox_calls > 0
+
+    # A stored answer gone: the replay has to ask for it (into its copy only), and so is not exact.
+    key = answer_key(config, old.history.batches[0].instructions[0], example=0)
+    with sqlite3.connect(answers) as db:
+        assert db.execute("DELETE FROM responses WHERE key = ?", (key,)).rowcount == 1
+    assert main(["reproduce", str(run.id)]) == NOT_REPRODUCED
+    out = capsys.readouterr().out
+    assert "first difference" not in out and "had to ask the black box for 1 answer the stored answers lack" in out
+    with sqlite3.connect(answers) as db:
+        assert db.execute("SELECT COUNT(*) FROM responses WHERE key = ?", (key,)).fetchone() == (0,)
+
+
+def test_an_altered_stored_answer_is_the_first_difference_and_the_replay_exits_nonzero(
+    zenml_store, tiny_lm_dir, tmp_path, capsys
+):
+    config, run = finished_run(tmp_path, tiny_lm_dir, capsys)
+    original = result_of(run.id)
+    key = answer_key(config, original.history.batches[0].instructions[0], example=1)
+    with sqlite3.connect(tmp_path / "answers.sqlite") as db:
+        assert db.execute("UPDATE responses SET text = 'ALTERED' WHERE key = ?", (key,)).rowcount == 1
+    assert original.history.batches[0].answers[0][1] != "ALTERED"
+
+    # A registry version names the run as well as its id: `<task>:<version>` stands for instructzero-<task>.
+    assert main(["reproduce", "antonyms:1"]) == NOT_REPRODUCED
+    out = capsys.readouterr().out
+    first = next(line for line in out.splitlines() if line.startswith("first difference:"))
+    assert first.startswith("first difference:  round 0, item 1 ")
+    assert first.endswith(f"validation example 2: answer: {original.history.batches[0].answers[0][1]!r} (original) "
+                          "vs 'ALTERED' (rerun)")  # fmt: skip
+    assert "NOT REPRODUCED" in out and "DIFFERS" in out
+
+    assert main(["reproduce", "no-such-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no pipeline run or registry version 'no-such-run'" in err
+
+
+def test_a_registry_version_from_a_fleet_run_replays_its_own_branch(zenml_store, tiny_lm_dir, tmp_path, capsys):
+    from zenml.client import Client
+
+    plain = json.loads(tiny_local_config(tmp_path, tiny_lm_dir).read_text())
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(json.dumps({**plain, "task": {k: v for k, v in plain["task"].items() if k != "name"},
+                                 "tasks": {"antonyms": {}}}))  # fmt: skip
+    assert main(["run", "--config", str(fleet)]) == 0
+    capsys.readouterr()
+
+    assert main(["reproduce", "instructzero-antonyms:1"]) == 0
+    out = capsys.readouterr().out
+    assert "REPRODUCED" in out and "DIFFERS" not in out
+    runs = Client().list_pipeline_runs(sort_by="asc:created").items
+    assert len(runs) == 2 and "antonyms.score_instructions_round_1" in Client().get_pipeline_run(runs[1].id).steps
+
+
+# ---- the comparison alone, on made-up runs (no ZenML) ----
 
 
 def outcome(**changes) -> RunOutcome:
@@ -66,3 +217,9 @@ def test_drift_compares_each_instruction_by_text_and_says_whether_the_winner_cha
     assert Reproduction(original=outcome(), rerun=moved, fresh=True).exit_code == 0  # drift is reported, not failed
     same = drift(base, base)
     assert not same.changes and not same.winner_changed and same.test_examples_changed == 0
+
+
+def test_reproduce_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--help"])
+    assert exit_.value.code == 0 and "--fresh" in capsys.readouterr().out
