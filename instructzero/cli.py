@@ -5,6 +5,7 @@
     instructzero tasks                                # built-in and packaged tasks, split sizes, metric
     instructzero prompt sum [--format json]           # the production instruction of a task (and its re-checks)
     instructzero recheck sum                          # today's black box against production; exit 1 on regression
+    instructzero run --config fleet.yaml              # several tasks (tasks:) in one run, each its own registry entry
     instructzero reproduce <run id | instructzero-sum:3> [--fresh]  # rerun from lineage; exit 1 if a replay differs
     instructzero benchmark --config configs/benchmark.yaml  # methods against each other at equal budget
     instructzero stack register --artifact-path s3://... --container-registry ...  # the Kubernetes stack
@@ -25,19 +26,26 @@ import sys
 from collections.abc import Callable
 
 from instructzero import interrupt
-from instructzero.config.run import RunConfig, load_config, parse_config
+from instructzero.config.fleet import Fleet, load_fleet
+from instructzero.config.run import parse_config
 from instructzero.config.task import TaskConfig
 from instructzero.environment import apply_defaults
-from instructzero.errors import ConfigError, DataValidationError, InstructZeroError
+from instructzero.errors import ConfigError, InstructZeroError
 from instructzero.version import __version__
 
 #: `benchmark` without --config: this file in the current folder (a checkout), else the packaged example.
 DEFAULT_BENCHMARK = "configs/benchmark.yaml"
 
 
-def _config(path: str | None) -> RunConfig:
-    """The config file's run config; with no file, the defaults (the paper's budget, the built-in task)."""
-    return load_config(path) if path else parse_config({})
+def _fleet(path: str | None) -> Fleet:
+    """The config file's tasks: a fleet (`tasks:`), or its one run config; with no file, the defaults."""
+    return load_fleet(path) if path else Fleet.of(parse_config({}))
+
+
+def _failed_tasks(failed: list[str], outcomes: dict, total: int) -> InstructZeroError:
+    """The error that ends a command whose tasks did not all succeed: one line naming each failed task and why."""
+    reasons = "; ".join(f"{name}: {outcomes[name].error}" for name in failed)
+    return InstructZeroError(f"{len(failed)} of {total} tasks failed ({reasons})")
 
 
 def _quiet(verbose: bool) -> None:
@@ -52,25 +60,19 @@ def _quiet(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _config(args.config)
-    from instructzero.preflight import preflight
-
+    fleet = _fleet(args.config)
+    if fleet.named:
+        return _run_fleet(fleet, step_cache=not args.no_step_cache, in_process=args.in_process)
+    (config,) = fleet.tasks.values()
     if args.in_process:
         from instructzero.loop import optimize
 
         result, where = optimize(config, progress=True), "in-process run (no ZenML lineage)"
         decision = None
     else:
-        try:
-            task = preflight(config)
-        except DataValidationError as exc:
-            from instructzero.pipelines.run import save_failed_validation
-
-            save_failed_validation(exc)
-            raise
         from instructzero.pipelines.run import registry_decision, run_pipeline
 
-        result, run_id = run_pipeline(config, step_cache=not args.no_step_cache, task=task)
+        result, run_id = run_pipeline(config, step_cache=not args.no_step_cache)
         where = f"ZenML run {run_id}: `zenml pipeline runs describe {run_id}`, `zenml login --local` for the dashboard"
         decision = registry_decision(run_id)
     print(result.summary())
@@ -80,18 +82,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_fleet(fleet: Fleet, *, step_cache: bool, in_process: bool) -> int:
+    """Every task of the fleet in one pipeline run: each task's summary, then an error naming the failed ones."""
+    if in_process:
+        raise ConfigError("a fleet (tasks:) runs as one pipeline run: drop --in-process, or run one task's config")
+    from instructzero.pipelines.run import run_fleet
+
+    done = run_fleet(fleet, step_cache=step_cache)
+    for name, outcome in done.outcomes.items():
+        print(f"== task {name} ==")
+        if outcome.error is not None:
+            print(f"FAILED:            {outcome.error}")
+            continue
+        print(outcome.result.summary())
+        print(f"registry:          {outcome.decision}")
+    if done.run_id:
+        print(f"see:               ZenML run {done.run_id}: `zenml pipeline runs describe {done.run_id}`")
+    if done.failed:
+        raise _failed_tasks(done.failed, done.outcomes, len(fleet.tasks))
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from instructzero.preflight import preflight
 
-    config = _config(args.config)
-    task = preflight(config, probe=False)
-    print(
-        f"ok: {args.config or 'default config'}: task {task.name} (metric {task.metric}; "
-        f"{len(task.prompt_gen)} prompt-gen / {len(task.validation)} validation / {len(task.test)} test examples, "
-        f"data checks {'passed' if config.task.checks.enabled else 'disabled'}); "
-        f"budget {config.max_instructions} instructions; white box {config.whitebox.model}, "
-        f"black box {config.blackbox.backend}:{config.blackbox.model}"
-    )
+    fleet = _fleet(args.config)
+    failed: dict[str, str] = {}
+    for name, config in fleet.tasks.items():
+        try:
+            task = preflight(config, probe=False)
+        except InstructZeroError as exc:
+            if not fleet.named:
+                raise
+            failed[name] = str(exc)
+            continue
+        print(
+            f"ok: {args.config or 'default config'}: {f'tasks.{name}: ' if fleet.named else ''}task {task.name} "
+            f"(metric {task.metric}; "
+            f"{len(task.prompt_gen)} prompt-gen / {len(task.validation)} validation / {len(task.test)} test examples, "
+            f"data checks {'passed' if config.task.checks.enabled else 'disabled'}); "
+            f"budget {config.max_instructions} instructions; white box {config.whitebox.model}, "
+            f"black box {config.blackbox.backend}:{config.blackbox.model}"
+        )
+    if failed:
+        raise InstructZeroError(f"{len(failed)} of {len(fleet.tasks)} tasks failed their checks ("
+                                + "; ".join(f"{name}: {why}" for name, why in failed.items()) + ")")  # fmt: skip
     return 0
 
 
@@ -112,34 +147,53 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_recheck(args: argparse.Namespace) -> int:
     """Run the re-check pipeline (re-check production; on a regression with `recheck.reoptimize`, a full
-    optimization in the same run) and print what it did."""
+    optimization in the same run) for a task or every task of a fleet, and print what it did.
+
+    Exit 0: healthy; 1: a regression; 2: an error (a task that failed)."""
     from instructzero.pipelines.registry import NoProductionPrompt, production_record
     from instructzero.pipelines.run import run_recheck
-    from instructzero.preflight import preflight
 
-    try:
-        name, version, record = production_record(args.task, args.model_name)
-    except NoProductionPrompt as exc:
-        raise InstructZeroError(str(exc)) from None
-    # The config that produced production, unless the user names today's (e.g. a new black box).
-    config = load_config(args.config) if args.config else parse_config(record.config, origin=f"{name} v{version.number}")
-    if args.reoptimize:
-        config = config.model_copy(update={"recheck": config.recheck.model_copy(update={"reoptimize": True})})
-    if args.fresh_answers:
-        config = config.model_copy(update={"recheck": config.recheck.model_copy(update={"fresh_answers": True})})
-    if config.registry_model_name != name:
-        raise InstructZeroError(f"the config registers to '{config.registry_model_name}', not '{name}': "
-                                "set registry.model_name or pass the task's config")  # fmt: skip
-    preflight(config)
-    outcome = run_recheck(config)
-    check = outcome.check
-    print(f"recheck:           {name} version {check.version}: {check.reason} ({check.calls} black-box calls, "
-          f"run {outcome.run_id})")  # fmt: skip
-    if outcome.reoptimized is not None:
-        result = outcome.reoptimized
-        print(f"re-optimized:      {result.best_instruction} (test {result.test.score:.3f}, same run)")
-        print(f"registry:          {outcome.decision}")
-    return 1 if check.regression else 0
+    fleet = load_fleet(args.config) if args.config else None
+    if fleet is None or not fleet.named:
+        if args.task is None:
+            raise InstructZeroError("name the task to re-check (e.g. `recheck sum`), or pass --config with a fleet "
+                                    "(tasks:) to re-check every task of it")  # fmt: skip
+        try:
+            name, version, record = production_record(args.task, args.model_name)
+        except NoProductionPrompt as exc:
+            raise InstructZeroError(str(exc)) from None
+        # The config that produced production, unless the user names today's (e.g. a new black box).
+        config = next(iter(fleet.tasks.values())) if fleet else \
+            parse_config(record.config, origin=f"{name} v{version.number}")  # fmt: skip
+        if config.registry_model_name != name:
+            raise InstructZeroError(f"the config registers to '{config.registry_model_name}', not '{name}': "
+                                    "set registry.model_name or pass the task's config")  # fmt: skip
+        fleet = Fleet.of(config)
+    elif args.task is not None:
+        if args.task not in fleet.tasks:
+            raise InstructZeroError(f"no task '{args.task}' in {args.config}: one of {', '.join(fleet.tasks)}")
+        fleet = fleet.only([args.task])
+    fleet = fleet.model_copy(update={"tasks": {
+        name: config.model_copy(update={"recheck": config.recheck.model_copy(update={
+            "reoptimize": config.recheck.reoptimize or args.reoptimize,
+            "fresh_answers": config.recheck.fresh_answers or args.fresh_answers})})
+        for name, config in fleet.tasks.items()}})  # fmt: skip
+    done = run_recheck(fleet)
+    for name, outcome in done.outcomes.items():
+        label = f"{name}: " if fleet.named else ""
+        if outcome.check is not None:
+            check = outcome.check
+            print(f"{label}recheck:           {check.model_name} version {check.version}: {check.reason} "
+                  f"({check.calls} black-box calls, run {done.run_id})")  # fmt: skip
+        if outcome.result is not None:
+            print(f"{label}re-optimized:      {outcome.result.best_instruction} "
+                  f"(test {outcome.result.test.score:.3f}, same run)")  # fmt: skip
+            print(f"{label}registry:          {outcome.decision}")
+        if outcome.error is not None:
+            print(f"{label}FAILED:            {outcome.error}")
+    if done.failed:
+        raise _failed_tasks(done.failed, done.outcomes, len(fleet.tasks))
+    return 1 if any(o.check is not None and o.check.regression for o in done.outcomes.values()) else 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -177,9 +231,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     if args.action == "create":
         if not (args.config and args.cron):
             raise InstructZeroError("schedule create needs --config and --cron (e.g. --cron '0 3 * * *')")
-        config = load_config(args.config)
-        name = args.name or f"{config.registry_model_name}-{args.pipeline}"
-        schedule_id = create_schedule(config, args.cron, name, args.pipeline)
+        fleet = load_fleet(args.config)
+        default = f"{os.path.splitext(os.path.basename(args.config))[0]}" if fleet.named else \
+            next(iter(fleet.tasks.values())).registry_model_name  # fmt: skip
+        name = args.name or f"{default}-{args.pipeline}"
+        schedule_id = create_schedule(fleet, args.cron, name, args.pipeline)
         print(f"created schedule {name} ({schedule_id}): {args.pipeline} at '{args.cron}'")
     elif args.action == "list":
         for line in list_schedules():
@@ -300,15 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     run = command("run", cmd_run, "run a config as the ZenML pipeline (or in-process) and register the winner")
-    run.add_argument("--config", help="YAML run config (an example: `instructzero config show local`); "
-                     "default: built-in defaults")  # fmt: skip
+    run.add_argument("--config", help="YAML run config (an example: `instructzero config show local`), or a fleet "
+                     "of tasks (`instructzero config show fleet`); default: built-in defaults")  # fmt: skip
     run.add_argument("--in-process", action="store_true", help="the plain loop (`instructzero.optimize`), no ZenML")
     run.add_argument("--no-step-cache", action="store_true",
                      help="rerun every step (paid answers still come from the response cache)")  # fmt: skip
 
     validate = command("validate", cmd_validate,
                        "check a config and its task data (no model, no spending); exit code 0 or 2")  # fmt: skip
-    validate.add_argument("--config", help="YAML run config; default: built-in defaults")
+    validate.add_argument("--config", help="YAML run config or fleet; default: built-in defaults")
 
     tasks = command("tasks", cmd_tasks, "list the built-in and packaged tasks with split sizes and metric")
     tasks.add_argument("--data-dir", help="an instruction-induction folder instead of the packaged one")
@@ -335,8 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     recheck = command("recheck", cmd_recheck, "re-check the production instruction of a task with today's black box "
                       "and test split; exit 1 on a regression (and re-optimize when configured)")  # fmt: skip
-    recheck.add_argument("task", help="task name, e.g. sum or antonyms")
-    recheck.add_argument("--config", help="today's run config (default: the config that produced production)")
+    recheck.add_argument("task", nargs="?", help="task name, e.g. sum or antonyms (with a fleet --config: only this "
+                         "task of it; without: every task)")  # fmt: skip
+    recheck.add_argument("--config", help="today's run config (default: the config that produced production), or a "
+                         "fleet (tasks:) to re-check every task of it")  # fmt: skip
     recheck.add_argument("--model-name", help="registry model name (default instructzero-<task>)")
     recheck.add_argument("--fresh-answers", action="store_true", help="ask the black box again (recheck.fresh_answers)")
     recheck.add_argument("--reoptimize", action="store_true", help="on a regression, run a full optimization")

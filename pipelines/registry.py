@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from instructzero.steps.model_registry import REGRESSION_TAG, production_version
-from instructzero.steps.names import BEST_INSTRUCTION, EVALUATE_ON_TEST, RESULT
+from instructzero.steps.names import BEST_INSTRUCTION, EVALUATE_ON_TEST, RESULT, in_branch
 
 __all__ = ["REGRESSION_TAG", "NoProductionPrompt", "ProductionPrompt", "production_prompt", "production_record",
            "production_version", "warm_start_source"]  # fmt: skip
@@ -110,7 +110,8 @@ def warm_start_source(config, task, blackbox_identity: str) -> tuple[str | None,
         if why is not None:
             refused.append(f"version {version.number}: {why}")
             continue
-        artifact = client.get_pipeline_run(record.run_id).steps[EVALUATE_ON_TEST].outputs[RESULT][0]
+        step = client.get_pipeline_run(record.run_id).steps[in_branch(record.branch, EVALUATE_ON_TEST)]
+        artifact = step.outputs[RESULT][0]
         n = artifact.run_metadata.get("n_evaluations", "?")
         return str(artifact.id), (
             f"warm start: reusing the {n} scored instructions of version {version.number} (run {record.run_id}): "

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from instructzero.config.fleet import Fleet
 from instructzero.config.run import RunConfig
 from instructzero.data.task import TaskData
-from instructzero.errors import DataValidationError
+from instructzero.errors import DataValidationError, InstructZeroError, PipelineRunError
 from instructzero.preflight import preflight
 from instructzero.result import OptimizationResult
 from instructzero.steps.names import EVALUATE_ON_TEST, PROMOTE, RECHECK, RECHECK_PRODUCTION, RESULT, in_branch
@@ -74,50 +77,123 @@ def check_artifact_store() -> None:
         ) from None
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What a run did for one task of its fleet."""
+
+    name: str
+    #: The optimization's result and what the registry did with its winner; None when none ran (or it failed).
+    result: OptimizationResult | None = None
+    decision: str | None = None
+    #: The re-check, in a run of the re-check pipeline.
+    check: Recheck | None = None
+    #: Why the task failed (its failed step and the error, or its checks before the run); None when it did not.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetRun:
+    """A run of a fleet: its id (None when no task passed its checks, so nothing ran) and each task's outcome,
+    in the config's order."""
+
+    run_id: str | None
+    outcomes: dict[str, TaskOutcome]
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, outcome in self.outcomes.items() if outcome.error is not None]
+
+
+def checked_tasks(fleet: Fleet, checked: dict[str, TaskData] | None = None) -> tuple[dict[str, TaskData], dict]:
+    """Preflight every task of the fleet: the tasks that passed (with their data) and a failed `TaskOutcome`
+    for each that did not. In a fleet of one from a plain config the error is raised, as for any run.
+
+    Task data that fails validation has its report saved as an artifact. `checked`: tasks whose preflight the
+    caller has just run."""
+    passed, failed = {}, {}
+    for name, config in fleet.tasks.items():
+        try:
+            passed[name] = (checked or {}).get(name) or preflight(config)
+        except InstructZeroError as exc:
+            if isinstance(exc, DataValidationError):
+                ensure_source_root()
+                from instructzero.steps.load_task import save_failed_validation
+
+                save_failed_validation(exc)
+            if not fleet.named:
+                raise
+            failed[name] = TaskOutcome(name, error=f"its checks before the run: {exc}")
+    return passed, failed
+
+
+def run_fleet(fleet: Fleet, *, step_cache: bool = True, run_name: str | None = None,
+              checked: dict[str, TaskData] | None = None) -> FleetRun:  # fmt: skip
+    """Run the optimization pipeline for every task of the fleet that passes its checks, each in its own branch;
+    returns what happened to each task. A task that fails (its checks, or a step in the run) stops only itself.
+
+    `step_cache=False` reruns every step; black-box answers still come from the response cache.
+    """
+    tasks, outcomes = checked_tasks(fleet, checked)
+    if not tasks:
+        return FleetRun(None, outcomes)
+    ensure_source_root()
+    check_artifact_store()
+    from instructzero.blackbox.backends import make_backend
+    from instructzero.pipelines.registry import warm_start_source
+    from instructzero.pipelines.search import fleet_pipeline, instructzero_pipeline
+    from instructzero.steps.model_registry import registry_model
+
+    ready = fleet.only(list(tasks))
+    warm_start_from = {}
+    for name, config in ready.tasks.items():
+        if config.bo.warm_start:
+            warm_start_from[name], note = warm_start_source(config, tasks[name], make_backend(config.blackbox).identity)
+            print(f"{name}: {note}" if fleet.named else note)
+    options = {**_run_options(ready, run_name), "enable_cache": step_cache}
+    if fleet.named:
+        run = _submitted(fleet_pipeline.with_options(**options), options["run_name"], fleet=ready,
+                         warm_start_from={k: v for k, v in warm_start_from.items() if v} or None)  # fmt: skip
+    else:  # a plain config: the one-task pipeline, whose run has the task's model version (its steps register on it)
+        (name, config), = ready.tasks.items()
+        run = _submitted(instructzero_pipeline.with_options(model=registry_model(config), **options),
+                         options["run_name"], config=config, warm_start_from=warm_start_from.get(name))  # fmt: skip
+    outcomes.update(task_outcomes(run, ready))
+    return FleetRun(str(run.id), {name: outcomes[name] for name in fleet.tasks})
+
+
 def run_pipeline(
     config: RunConfig, run_name: str | None = None, step_cache: bool = True, task: TaskData | None = None
 ) -> tuple[OptimizationResult, str]:
-    """Run the pipeline; returns the result and the run id.
+    """Run the pipeline for one task; returns the result and the run id (a failed run is an error naming
+    its failed step).
 
     `step_cache=False` reruns every step; black-box answers still come from the response cache.
     Task data that fails validation stops here, before any step; its report is saved as an artifact.
     `task`: the task the caller's preflight just returned (then it is not run again).
     """
-    try:
-        if task is None:
-            task = preflight(config)
-    except DataValidationError as exc:
-        ensure_source_root()
-        from instructzero.steps.load_task import save_failed_validation
+    fleet = Fleet.of(config)
+    done = run_fleet(fleet, step_cache=step_cache, run_name=run_name,
+                     checked={config.task.name: task} if task is not None else None)  # fmt: skip
+    from zenml.client import Client
 
-        save_failed_validation(exc)
-        raise
-    ensure_source_root()
-    check_artifact_store()
-    from instructzero.blackbox.backends import make_backend
-    from instructzero.pipelines.registry import warm_start_source
-    from instructzero.pipelines.search import instructzero_pipeline
+    finished(Client().get_pipeline_run(done.run_id))
+    return done.outcomes[config.task.name].result, done.run_id
+
+
+def _run_options(fleet: Fleet, run_name: str | None) -> dict:
+    """Options of a run of the fleet: a run name to find it by, the stack's settings, and ZenML's execution
+    mode `continue_on_failure` (its default, stated): a failed step stops its own task's branch only."""
+    from zenml.enums import ExecutionMode
+
     from instructzero.pipelines.settings import pipeline_settings
-    from instructzero.steps.model_registry import registry_model
 
-    warm_start_from = None
-    if config.bo.warm_start:
-        warm_start_from, note = warm_start_source(config, task, make_backend(config.blackbox).identity)
-        print(note)
-
-    options: dict = {"enable_cache": step_cache, "model": registry_model(config),
-                     "settings": pipeline_settings(config.kubernetes)}  # fmt: skip
-    if run_name:
-        options["run_name"] = run_name
-    run = finished(_run(instructzero_pipeline.with_options(**options), config=config, warm_start_from=warm_start_from))
-    result = run.steps[EVALUATE_ON_TEST].outputs[RESULT][0].load()
-    return result, str(run.id)
+    unique = f"instructzero-{datetime.now():%Y_%m_%d-%H_%M_%S}-{uuid.uuid4().hex[:6]}"
+    return {"run_name": run_name or unique, "settings": pipeline_settings(fleet.kubernetes),
+            "execution_mode": ExecutionMode.CONTINUE_ON_FAILURE}  # fmt: skip
 
 
 def _run(pipeline, **parameters):
     """Run `pipeline`; the local orchestrator's exception for a failed step becomes one line naming the step."""
-    from instructzero.errors import PipelineRunError
-
     try:
         return pipeline(**parameters)
     except RuntimeError as exc:
@@ -126,14 +202,55 @@ def _run(pipeline, **parameters):
         raise PipelineRunError(f"{exc}: see `zenml pipeline runs list` and the step logs") from exc
 
 
+def _submitted(pipeline, run_name: str, **parameters):
+    """Run `pipeline` and return the run as the server has it, whether or not its steps all succeeded.
+
+    The local orchestrator raises when a step failed (after running every step that did not depend on it);
+    a remote orchestrator's client returns normally. Either way the run is found by its name; an error
+    before the run exists is raised.
+    """
+    from zenml.client import Client
+
+    try:
+        pipeline(**parameters)
+    except Exception as exc:
+        try:
+            return Client().get_pipeline_run(run_name)
+        except KeyError:
+            raise exc from None
+    return Client().get_pipeline_run(run_name)
+
+
+def task_outcomes(run, fleet: Fleet) -> dict[str, TaskOutcome]:
+    """Each task's outcome in a finished run of the fleet, from its branch's steps."""
+    outcomes = {}
+    for name in fleet.tasks:
+        branch = fleet.branch(name)
+        mine = {step: run_step for step, run_step in run.steps.items() if not branch or step.startswith(f"{branch}.")}
+        failed = [(step, run_step) for step, run_step in mine.items() if run_step.status.value == "failed"]
+        check = result = decision = error = None
+        if (recheck := mine.get(in_branch(branch, RECHECK_PRODUCTION))) and recheck.status.is_successful:
+            check = recheck.outputs[RECHECK][0].load()
+        if failed:
+            step, run_step = failed[0]
+            info = run_step.exception_info
+            why = " ".join((info.message or "").split())[:300] if info else ""
+            error = f"failed in step {step}" + (f": {why}" if why else "")
+        elif (promoted := mine.get(in_branch(branch, PROMOTE))) and promoted.status.is_successful:
+            result = mine[in_branch(branch, EVALUATE_ON_TEST)].outputs[RESULT][0].load()
+            decision = registry_decision(str(run.id), branch)
+        elif check is None:
+            error = f"did not finish (the run ended {run.status.value})"
+        outcomes[name] = TaskOutcome(name, result=result, decision=decision, check=check, error=error)
+    return outcomes
+
+
 def finished(run):
     """The run as the server has it now; a run that did not complete is an error naming where to look.
 
     (A remote orchestrator's client returns normally when a run fails.)
     """
     from zenml.client import Client
-
-    from instructzero.errors import PipelineRunError
 
     run = Client().get_pipeline_run(run.id)
     if run.status.value != "completed":
@@ -153,32 +270,26 @@ def registry_decision(run_id: str, branch: str = "") -> str:
     return f"{meta['model']} version {meta['version']} -> {meta['stage']}: {meta['reason']}"
 
 
-@dataclass(frozen=True)
-class RecheckOutcome:
-    """What a run of the re-check pipeline did: the re-check, and the optimization it called for, if any."""
-
-    check: Recheck
-    run_id: str
-    #: The re-optimization's result and what the registry did with its winner; None when none ran.
-    reoptimized: OptimizationResult | None = None
-    decision: str | None = None
-
-
-def run_recheck(config: RunConfig) -> RecheckOutcome:
-    """Run the re-check pipeline for the config's task: the re-check and, on a regression with
-    `recheck.reoptimize`, the optimization in the same run."""
+def run_recheck(fleet: Fleet | RunConfig) -> FleetRun:
+    """Run the re-check pipeline for every task of the fleet that passes its checks: each task's re-check and,
+    on a regression with `recheck.reoptimize`, its optimization in the same run. A task that fails stops only
+    itself; a fleet of one (a plain config) raises instead, naming the failed step."""
+    if isinstance(fleet, RunConfig):
+        fleet = Fleet.of(fleet)
+    tasks, outcomes = checked_tasks(fleet)
+    if not tasks:
+        return FleetRun(None, outcomes)
     ensure_source_root()
     check_artifact_store()
     from instructzero.pipelines.recheck import recheck_pipeline
-    from instructzero.pipelines.settings import pipeline_settings
 
-    run = finished(_run(recheck_pipeline.with_options(enable_cache=False, settings=pipeline_settings(config.kubernetes)),
-                        config=config))  # fmt: skip
-    check = run.steps[RECHECK_PRODUCTION].outputs[RECHECK][0].load()
-    if EVALUATE_ON_TEST not in run.steps:
-        return RecheckOutcome(check, str(run.id))
-    result = run.steps[EVALUATE_ON_TEST].outputs[RESULT][0].load()
-    return RecheckOutcome(check, str(run.id), result, registry_decision(str(run.id)))
+    ready = fleet.only(list(tasks))
+    options = _run_options(ready, None)
+    run = _submitted(recheck_pipeline.with_options(enable_cache=False, **options), options["run_name"], fleet=ready)
+    if not fleet.named:
+        finished(run)
+    outcomes.update(task_outcomes(run, ready))
+    return FleetRun(str(run.id), {name: outcomes[name] for name in fleet.tasks})
 
 
 def require_schedulable_stack() -> None:
@@ -196,28 +307,43 @@ def require_schedulable_stack() -> None:
         )
 
 
-def create_schedule(config: RunConfig, cron: str, name: str, pipeline: str = "optimize") -> str:
-    """Schedule the optimization (or the re-check) pipeline with a cron expression; returns the schedule's id.
+def create_schedule(fleet: Fleet | RunConfig, cron: str, name: str, pipeline: str = "optimize") -> str:
+    """Schedule the optimization (or the re-check) pipeline of a fleet (or one config) with a cron expression;
+    returns the schedule's id. Every task must pass its checks now; at a tick, a task that fails stops only itself.
 
     On the Kubernetes orchestrator this creates a CronJob that starts the run's orchestrator pod.
     """
     from zenml.client import Client
     from zenml.config.schedule import Schedule
 
-    from instructzero.pipelines.settings import pipeline_settings
     from instructzero.steps.model_registry import registry_model
 
+    if isinstance(fleet, RunConfig):
+        fleet = Fleet.of(fleet)
     require_schedulable_stack()
     check_artifact_store()
-    preflight(config)
+    for task, config in fleet.tasks.items():
+        try:
+            preflight(config)
+        except InstructZeroError as exc:
+            if not fleet.named:
+                raise
+            raise InstructZeroError(f"task {task}: {exc}") from None
+    options = {**_run_options(fleet, None), "schedule": Schedule(name=name, cron_expression=cron)}
+    del options["run_name"]  # each tick names its own run
     if pipeline == "recheck":
-        from instructzero.pipelines.recheck import recheck_pipeline as chosen
+        from instructzero.pipelines.recheck import recheck_pipeline
+
+        recheck_pipeline.with_options(**options)(fleet=fleet)
+    elif fleet.named:
+        from instructzero.pipelines.search import fleet_pipeline
+
+        fleet_pipeline.with_options(**options)(fleet=fleet)
     else:
-        from instructzero.pipelines.search import instructzero_pipeline as chosen
-    options: dict = {"schedule": Schedule(name=name, cron_expression=cron), "settings": pipeline_settings(config.kubernetes)}
-    if pipeline != "recheck":
-        options["model"] = registry_model(config)
-    chosen.with_options(**options)(config=config)
+        from instructzero.pipelines.search import instructzero_pipeline
+
+        (config,) = fleet.tasks.values()
+        instructzero_pipeline.with_options(model=registry_model(config), **options)(config=config)
     return str(Client().get_schedule(name).id)
 
 

@@ -13,6 +13,7 @@ cache on its parameters, so a change to one section reruns only its users.
 from zenml import pipeline
 from zenml.client import Client
 
+from instructzero.config.fleet import Fleet
 from instructzero.config.run import RunConfig
 from instructzero.pipelines.settings import step_options
 from instructzero.search.proposals import proposer_blackbox
@@ -46,8 +47,22 @@ from instructzero.steps.names import (
 
 @pipeline(enable_cache=True)
 def instructzero_pipeline(config: RunConfig, warm_start_from: str | None = None):
-    """`warm_start_from`: the id of a comparable earlier run's `result` artifact (see `instructzero.pipelines.registry`)."""
+    """One task's optimization (a plain run config).
+
+    `warm_start_from`: the id of a comparable earlier run's `result` artifact (see `instructzero.pipelines.registry`)."""
     return optimize_task(config, warm_start_from=warm_start_from)
+
+
+@pipeline(enable_cache=True)
+def fleet_pipeline(fleet: Fleet, warm_start_from: dict[str, str] | None = None):
+    """Every task of a fleet in its own branch of steps, named `<task>.<step>`. The branches share no step, so
+    an orchestrator may run them side by side (Kubernetes: up to `kubernetes.max_parallel_pods` step pods;
+    locally one step after another), and a failed step stops only its own branch (ZenML's execution mode
+    `continue_on_failure`).
+
+    `warm_start_from`: task name -> the id of a comparable earlier run's `result` artifact."""
+    for name, config in fleet.tasks.items():
+        optimize_task(config, branch=fleet.branch(name), warm_start_from=(warm_start_from or {}).get(name))
 
 
 def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_from: str | None = None):
@@ -108,5 +123,5 @@ def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_
         baseline_instructions=config.baseline_instructions, seed=seed, task=task, projection=projection,
         history=history, selection=chosen, id=named(EVALUATE_ON_TEST),
     )  # fmt: skip
-    register(config=config, task=task, result=result, id=named(PROMOTE))
+    register(config=config, task=task, result=result, branch=branch, id=named(PROMOTE))
     return result

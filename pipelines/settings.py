@@ -122,7 +122,8 @@ def step_options(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:
 
 def orchestrator_settings(k8s: KubernetesConfig):
     """Pipeline-level `KubernetesOrchestratorSettings`: service accounts, the failure policy, the Jobs' TTL,
-    the schedule's CronJob and the orchestrator pod's resources. Steps inherit every field they leave unset."""
+    the schedule's CronJob, how many step pods run at once and the orchestrator pod's resources. Steps inherit
+    every field they leave unset."""
     from zenml.integrations.kubernetes.flavors import KubernetesOrchestratorSettings
     from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
 
@@ -135,6 +136,7 @@ def orchestrator_settings(k8s: KubernetesConfig):
         successful_jobs_history_limit=k8s.schedule.successful_jobs_history_limit,
         failed_jobs_history_limit=k8s.schedule.failed_jobs_history_limit,
         starting_deadline_seconds=k8s.schedule.starting_deadline_s,
+        max_parallelism=k8s.max_parallel_pods,
         orchestrator_pod_settings=KubernetesPodSettings(
             resources={"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
         ),

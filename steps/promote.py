@@ -19,19 +19,20 @@ from instructzero.steps.response_cache import step_caller
 
 @step(enable_cache=False)
 def promote(
-    config: RunConfig, task: TaskData, result: OptimizationResult
+    config: RunConfig, task: TaskData, result: OptimizationResult, branch: str = ""
 ) -> Annotated[str, ArtifactConfig(name=BEST_INSTRUCTION)]:
     """Register the best instruction on this run's model version and promote it if it beats production
     (the paired rule of `instructzero.registry.promotion`).
 
     Works on the step context's model version (this run's own), never on "latest", which
     a concurrent run could have created. Never cached: production may have changed. It
-    records the whole run config, so it is the one step that takes all of it.
+    records the whole run config, so it is the one step that takes all of it, and the `branch` of
+    the run its steps are in (a fleet's task), where a later run finds its artifacts.
     """
     context = get_step_context()
     version = context.model
     record = RegistryRecord.of_run(config, task, result, blackbox_identity=make_backend(config.blackbox).identity,
-                                   run_id=str(context.pipeline_run.id))  # fmt: skip
+                                   run_id=str(context.pipeline_run.id), branch=branch)  # fmt: skip
     version.log_metadata(record.to_metadata())
     log_metadata({"instructzero_version": record.instructzero_version}, run_id_name_or_prefix=context.pipeline_run.id)
 

@@ -42,13 +42,15 @@ def test_every_shipped_config_is_valid():
 
     from instructzero.benchmark.config import load_benchmark_config
 
+    from instructzero.config.fleet import load_fleet
+
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 3
     for path in configs:
         if path.name.startswith("benchmark"):
             assert load_benchmark_config(path).tasks, path
-        else:
-            assert load_config(path).max_instructions > 0, path
+        else:  # a run config, or a fleet of them
+            assert all(config.max_instructions > 0 for config in load_fleet(path).tasks.values()), path
 
 
 def test_kubernetes_model_volume_schedule_and_job_ttl_are_typed():

@@ -19,10 +19,10 @@ def test_a_recheck_of_an_unchanged_black_box_costs_nothing_and_finds_no_regressi
         config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
         result, _ = run_pipeline(config)
         paid = len(server.requests)
-        check = run_recheck(config).check
+        check = run_recheck(config).outcomes["sum"].check
         assert len(server.requests) == paid and check.calls == 0  # every answer is in the cache
         fresh = config.model_copy(update={"recheck": config.recheck.model_copy(update={"fresh_answers": True})})
-        fresh_check = run_recheck(fresh).check
+        fresh_check = run_recheck(fresh).outcomes["sum"].check
         assert len(server.requests) == paid + config.task.max_test == paid + fresh_check.calls
 
     for c in (check, fresh_check):

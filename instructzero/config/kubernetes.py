@@ -10,6 +10,9 @@ from instructzero.config.base import StrictModel
 
 #: A Kubernetes object name (RFC 1123 subdomain), e.g. a PersistentVolumeClaim's.
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+#: Settings of a whole run (its orchestrator pod, image, schedule, parallel pods), not of one step: the tasks
+#: of a fleet share them.
+RUN_WIDE = ("image", "service_account", "step_service_account", "job_ttl_s", "schedule", "max_parallel_pods")
 
 
 class StepPodConfig(StrictModel):
@@ -73,6 +76,9 @@ class KubernetesConfig(StrictModel):
     #: deletes it; None: kept until deleted by hand. Runs, logs and artifacts stay in ZenML and S3.
     job_ttl_s: int | None = Field(86_400, ge=0)
     schedule: ScheduleConfig = ScheduleConfig()
+    #: Step pods of a run running at once, at most (ZenML's `max_parallelism`): a fleet's tasks are independent
+    #: branches that run side by side up to this bound; None: no bound.
+    max_parallel_pods: int | None = Field(None, ge=1)
     generate: StepPodConfig = StepPodConfig(cpu="4", memory="16Gi", gpu=1)
     score: StepPodConfig = StepPodConfig(cpu="1", memory="2Gi")
     gp: StepPodConfig = StepPodConfig(cpu="2", memory="4Gi")

@@ -79,6 +79,11 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> RunConfig:
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML run config; `overrides` are nested dicts merged over it."""
+    return parse_config(deep_merge(read_config_file(path), overrides or {}), origin=str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (a run config or a fleet), not yet validated."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found. Pass an existing YAML file (start from an example: "
@@ -89,7 +94,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         raise ConfigError(f"{path} is not valid YAML ({exc}). Fix the syntax.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections (task, whitebox, ...).")
-    return parse_config(deep_merge(data, overrides or {}), origin=str(path))
+    return data
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,8 @@ class RegistryRecord:
     search_fingerprint: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: The whole run config, for reproduction.
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The fleet task whose branch of the run produced it: its steps are `<branch>.<step>` ('' outside a fleet).
+    branch: str = ""
 
     @property
     def best_baseline(self) -> dict[str, Any] | None:
@@ -99,7 +101,8 @@ class RegistryRecord:
 
     @classmethod
     def of_run(
-        cls, config: RunConfig, task: TaskData, result: OptimizationResult, *, blackbox_identity: str, run_id: str
+        cls, config: RunConfig, task: TaskData, result: OptimizationResult, *, blackbox_identity: str, run_id: str,
+        branch: str = "",
     ) -> RegistryRecord:
         """The record of a finished run."""
         return cls(
@@ -127,6 +130,7 @@ class RegistryRecord:
             test_per_example=[float(x) for x in result.test.per_example],
             search_fingerprint=search_fingerprint(config, task, blackbox_identity),
             config=config.model_dump(mode="json"),
+            branch=branch,
         )
 
     def to_metadata(self) -> dict[str, Any]:
