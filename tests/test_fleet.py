@@ -33,6 +33,7 @@ def larger_right(prompt: str) -> str:
 
 def test_each_task_is_the_shared_config_with_its_overrides_and_what_must_be_shared_is():
     fleet = parse_fleet({
+        "task": {"name": "sum", "n_validation": 8},  # shared task settings; each name comes from its key
         "bo": {"n_init": 4, "n_rounds": 1},
         "blackbox": {"cache_path": "answers.sqlite"},
         "kubernetes": {"max_parallel_pods": 2},
@@ -44,6 +45,7 @@ def test_each_task_is_the_shared_config_with_its_overrides_and_what_must_be_shar
     })  # fmt: skip
     assert fleet.named and list(fleet.tasks) == ["sum", "larger", "antonyms"]
     assert [c.task.name for c in fleet.tasks.values()] == ["sum", "larger", "antonyms"]  # the key names the task
+    assert {c.task.n_validation for c in fleet.tasks.values()} == {8}
     assert [c.bo.n_rounds for c in fleet.tasks.values()] == [1, 3, 1] and fleet.tasks["sum"].bo.n_init == 4
     assert fleet.tasks["larger"].baseline_instructions == ["Pick the larger."] and not fleet.tasks["sum"].baseline_instructions
     assert [c.registry_model_name for c in fleet.tasks.values()] == ["instructzero-sum", "instructzero-larger",

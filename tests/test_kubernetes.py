@@ -215,3 +215,96 @@ def test_every_job_and_cronjob_the_orchestrator_created_is_valid_for_kubernetes_
     assert {m["kind"] for m in made} == {"Job", "CronJob"}
     for manifest in made:
         kubernetes_validate.validate(manifest, "1.30", strict=True)
+
+
+def test_a_fleet_runs_its_tasks_as_parallel_step_pods_never_more_than_max_parallel_pods(cluster, tiny_lm_dir):
+    """Three tasks, `kubernetes.max_parallel_pods: 2`: every task's steps run as pods of one run and each task
+    registers its winner; pods of different tasks run side by side, and never more than two step pods run at once
+    (counted in the order of the test kubelet's own start and finish events)."""
+    import re
+
+    kubelet = cluster["kubelet"]
+    first_event = len(kubelet.events)
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
+        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir, max_parallel_pods=2)))
+        fleet["tasks"] = {"sum": {}, "larger": {}, "sum_copy": {"task": {"name": "sum"},
+                                                                 "registry": {"model_name": "instructzero-sum-copy"}}}
+        path = cluster["root"] / "fleet.yaml"
+        path.write_text(yaml.safe_dump(fleet))
+        done = instructzero(cluster, "run", "--config", str(path), timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sorted(line.split()[2] for line in done.stdout.splitlines() if line.startswith("== task")) == \
+        ["larger", "sum", "sum_copy"] and done.stdout.count("registry:          ") == 3  # fmt: skip
+    run_id = re.search(r"ZenML run ([0-9a-f-]{36})", done.stdout).group(1)
+
+    step_of = {p["metadata"]["name"]: p["metadata"]["labels"]["step_name"] for p in pods(cluster)
+               if (p["metadata"].get("labels") or {}).get("run_id") == run_id
+               and (p["metadata"].get("labels") or {}).get("step_name")}  # fmt: skip
+    assert {name.split(".")[0] for name in step_of.values()} == {"sum", "larger", "sum_copy"}
+    assert {"sum.promote", "larger.promote", "sum_copy.promote"} <= set(step_of.values())
+    running, most, together = set(), 0, False
+    for _, kind, message in kubelet.events[first_event:]:
+        pod = re.match(r"pod [^/]+/(\S+)", message)
+        if kind not in ("Started", "Finished") or not pod or pod.group(1) not in step_of:
+            continue
+        (running.add if kind == "Started" else running.discard)(pod.group(1))
+        most = max(most, len(running))
+        together |= len({step_of[p].split(".")[0] for p in running}) > 1
+    assert most == 2 and together, (most, together)
+
+
+def test_a_recheck_that_finds_a_regression_reoptimizes_in_pods_of_the_same_run(cluster, tiny_lm_dir):
+    """The re-check pipeline is dynamic: on a regression with `recheck.reoptimize` its orchestrator pod adds the
+    optimization's steps, each in a pod of its own (generation with the GPU), in the same run."""
+    import re
+
+    with FakeOpenAIServer(lambda prompt: "no idea", api_key=API_KEY, host=cluster["host"]) as server:
+        config = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
+        config["recheck"] = {"fresh_answers": True, "reoptimize": True}  # the model behind the name got worse
+        path = cluster["root"] / "reoptimize.yaml"
+        path.write_text(yaml.safe_dump(config))
+        done = instructzero(cluster, "recheck", "sum", "--config", str(path), timeout=900)
+    assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
+    assert "regression: test score 0.000" in done.stdout and "re-optimized:" in done.stdout
+    run_id = re.search(r"run ([0-9a-f-]{36})\)", done.stdout).group(1)
+    steps = {(p["metadata"].get("labels") or {}).get("step_name"): p for p in pods(cluster)
+             if (p["metadata"].get("labels") or {}).get("run_id") == run_id}  # fmt: skip
+    assert {"load_task", "recheck_production", "generate_instructions_round_0", "promote"} <= set(steps)
+    generate = steps["generate_instructions_round_0"]
+    assert generate["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu") == "1"
+    assert all(p["status"]["phase"] == "Succeeded" for name, p in steps.items() if name)
+
+
+def test_one_schedule_runs_the_whole_fleet_when_its_cronjob_fires(cluster, tiny_lm_dir):
+    """`schedule create` with a fleet config makes one CronJob; fired once, it runs every task's branch in pods."""
+    import time
+
+    kmock, kubelet = cluster["kmock"], cluster["kubelet"]
+
+    def cronjobs() -> set[str]:
+        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
+        return {c["metadata"]["name"] for c in listed.get("items", [])}
+
+    before, earlier_pods = cronjobs(), {p["metadata"]["name"] for p in pods(cluster)}
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
+        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
+        fleet["tasks"] = {"sum": {}, "larger": {}}
+        path = cluster["root"] / "fleet-schedule.yaml"
+        path.write_text(yaml.safe_dump(fleet))
+        created = instructzero(cluster, "schedule", "create", "--config", str(path), "--cron", "0 4 * * *",
+                               "--name", "fleet-nightly")  # fmt: skip
+        assert created.returncode == 0, created.stderr[-2000:]
+        (cronjob,) = cronjobs() - before
+        job = kubelet.trigger_cronjob(NAMESPACE, cronjob)
+        deadline, conditions = time.monotonic() + 600, []
+        while time.monotonic() < deadline:
+            status = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}", timeout=10).json()
+            conditions = [c["type"] for c in (status.get("status") or {}).get("conditions") or []]
+            if "Complete" in conditions or "Failed" in conditions:
+                break
+            time.sleep(2)
+    assert "Complete" in conditions, conditions
+    steps = {(p["metadata"].get("labels") or {}).get("step_name"): p["status"]["phase"] for p in pods(cluster)
+             if p["metadata"]["name"] not in earlier_pods}  # fmt: skip
+    assert steps.get("sum.promote") == steps.get("larger.promote") == "Succeeded", steps
+    assert instructzero(cluster, "schedule", "delete", "--name", "fleet-nightly").returncode == 0

@@ -101,7 +101,7 @@ def parse_fleet(data: dict[str, Any], origin: str = "config") -> Fleet:
             if key in ((overrides or {}).get(section) or {}):
                 raise ConfigError(f"{origin}: tasks.{name}.{section}.{key}: {why}; set it once, outside tasks")
         merged = deep_merge(shared, overrides or {})
-        if "name" not in (merged.get("task") or {}):
+        if "name" not in ((overrides or {}).get("task") or {}):  # the key, unless the task's own entry names one
             merged["task"] = {**(merged.get("task") or {}), "name": str(name)}
         configs[str(name)] = parse_config(merged, origin=f"{origin}: tasks.{name}")
     try:
