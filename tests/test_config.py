@@ -41,7 +41,6 @@ def test_every_shipped_config_is_valid():
     from pathlib import Path
 
     from instructzero.benchmark.config import load_benchmark_config
-
     from instructzero.config.fleet import load_fleet
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
