@@ -106,6 +106,24 @@ def on_kubernetes() -> bool:
     return components[StackComponentType.ORCHESTRATOR][0].flavor_name == "kubernetes"
 
 
+def use_in_cluster_credentials() -> None:
+    """In a dynamic pipeline's orchestrator pod, launch the step pods with the pod's own service account.
+
+    The stack names a kube context (the workstation's); a pod has no kubeconfig. ZenML's static orchestrator
+    entrypoint loads the in-cluster config first (`get_kube_client(incluster=True)`, which the orchestrator then
+    reuses), but 0.98's dynamic runner goes straight to the context and cannot launch a step. This makes the same
+    call where it is missing: inside a pod (`KUBERNETES_SERVICE_HOST`, set by the kubelet) on a Kubernetes stack.
+    Anywhere else it does nothing.
+    """
+    import os
+
+    if not os.environ.get("KUBERNETES_SERVICE_HOST") or not on_kubernetes():
+        return
+    from zenml.client import Client
+
+    Client().active_stack.orchestrator.get_kube_client(incluster=True)
+
+
 def step_options(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:
     """`with_options(...)` of one step on a Kubernetes stack: its settings, the retries of a failed pod and its
     own pod in a dynamic pipeline too (locally nothing: a failing step fails at once).
