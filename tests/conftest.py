@@ -132,7 +132,8 @@ def zenml_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def k8s_emulator(tmp_path_factory):
-    """An emulated Kubernetes: kmock (API + kubeconfig, namespace `zenml`) and the test kubelet running its pods.
+    """An emulated Kubernetes: kmock (API + kubeconfig, namespace `instructzero` with the service accounts and RBAC
+    of `k8s/rbac.yaml`) and the test kubelet running its pods as their service accounts.
 
     Per module, not per session: the kubelet lists every pod and Job every 0.3 s, and kmock answering
     that costs about half a core even when nothing runs -- left up, it would slow every later test.
@@ -141,19 +142,23 @@ def k8s_emulator(tmp_path_factory):
     (Dockerfile). Without it, an editable install of another checkout in this Python would serve the
     orchestrator pod (which downloads no code) and every import before a step pod's code download.
     """
+    import yaml
     from k8s_emulation import KMockServer, PodNetwork, TestKubelet
 
     root = tmp_path_factory.mktemp("k8s-emulator")
     network = PodNetwork().start()  # every pod in its own network namespace; servers listen on network.host_ip
     try:
-        kmock = KMockServer(work_dir=root / "kmock", namespace="zenml", host=network.host_ip).start()
+        kmock = KMockServer(work_dir=root / "kmock", namespace="instructzero", host=network.host_ip).start()
     except BaseException:
         network.stop()
         raise
     try:
+        kmock.apply([doc for doc in yaml.safe_load_all((REPO / "k8s" / "rbac.yaml").read_text()) if doc])
         kubelet = TestKubelet(kmock.url, kmock.kubeconfig_path, root / "kubelet", kmock.pod_log_dir,
-                              extra_env={"ZENML_ANALYTICS_OPT_IN": "false"},
-                              extra_pythonpath=(str(REPO),), network=network).start()  # fmt: skip
+                              extra_env={"ZENML_ANALYTICS_OPT_IN": "false",  # dynamic runs look at their step pods every 1 s, not 10 s
+                                         "ZENML_DYNAMIC_PIPELINE_MONITORING_INTERVAL": "1"},
+                              extra_pythonpath=(str(REPO),),
+                              network=network, cluster_api=(network.host_ip, kmock.api_port, kmock.ca_path)).start()  # fmt: skip
     except BaseException:
         kmock.stop()
         network.stop()

@@ -12,8 +12,12 @@ Pieces (all loopback-only, no container runtime, no real API server):
   endpoint backed by the test kubelet's log files, ownerReference cascade
   deletion (Job -> Pods, CronJob -> Jobs), and ``/_kmock/...`` debug endpoints
   that expose every object's full history plus the exact creation bodies.
-* :class:`KMockServer` -- runs that emulator in a subprocess on a free
-  127.0.0.1 port, writes a kubeconfig for it, stops it by PID.
+* :class:`KMockServer` -- runs that emulator in a subprocess: the cluster's API
+  on HTTPS (its own CA; a token on every request: the workstation's admin
+  token, or a service account's minted by TokenRequest, checked against the
+  stored Roles/RoleBindings -- every service-account request lands in an
+  audit log with the decision) and a plain-HTTP harness port on 127.0.0.1 for
+  the test and the kubelet; writes the workstation's kubeconfig, stops it by PID.
 * :class:`TestKubelet` -- a thread that plays job-controller + scheduler +
   kubelet: creates Pods for Jobs (from ``spec.template``, like the job
   controller, honouring ``backoffLimit``, ``podFailurePolicy`` on exit codes and
@@ -35,8 +39,10 @@ Run the emulator stand-alone with::
 Limitations (by design): one container per pod (others are ignored, init
 containers are not run), no image pulling (``image`` is ignored), resources /
 nodeSelector / tolerations / affinity / volumes are stored but not enforced
-(pods see the host's files), no RBAC (every request is accepted), no
-ttlSecondsAfterFinished, no CronJob scheduling, no watch bookmarks.
+(pods see the host's files, apart from the mounted service-account folder),
+RBAC without aggregated ClusterRoles or non-resource rules (discovery paths are
+open to every authenticated user), no ttlSecondsAfterFinished, no CronJob
+scheduling, no watch bookmarks.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 SHIM_DIR = HERE / "kubelet_shim"
+#: Where a pod's service-account token, CA and namespace are mounted (the in-cluster config reads them there).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 logger = logging.getLogger("k8s_emulation")
 
@@ -196,6 +204,112 @@ def _default_job_spec(spec: Dict[str, Any]) -> None:
 # --------------------------------------------------------------------------
 
 
+
+# --------------------------------------------------------------------------
+# Authentication and RBAC, as the API server does them
+# --------------------------------------------------------------------------
+
+#: The workstation's kubeconfig user (a cluster admin) and the test kubelet's: every request is allowed.
+ADMIN_TOKEN = "kmock-admin-token"
+ADMIN_USER = "kubernetes-admin"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+#: Paths every authenticated user may read (the `system:discovery` / `system:public-info-viewer` roles).
+_DISCOVERY = re.compile(r"^/(version|api|apis|openapi/.*|healthz|livez|readyz)?/?$|^/apis/[^/]+(/[^/]+)?/?$|^/api/v1/?$")
+
+
+@dataclass(frozen=True)
+class RequestAttributes:
+    """What an authorizer decides on: the verb and the object of one request."""
+
+    verb: str
+    group: str
+    resource: str  # `pods`, or `pods/log` for a subresource
+    namespace: Optional[str]
+    name: Optional[str]
+
+
+def request_verb(method: str, name: Optional[str], params: Dict[str, str]) -> str:
+    """The RBAC verb of an HTTP request on a resource path (as the API server's request-info resolver maps it)."""
+    method = method.upper()
+    watching = str(params.get("watch", "")).lower() in ("1", "true")
+    if method == "GET":
+        return "watch" if watching else ("get" if name else "list")
+    return {"POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection"}.get(method, method.lower())
+
+
+def _rule_allows(rule: Dict[str, Any], attrs: RequestAttributes) -> bool:
+    def hit(values: Any, value: str) -> bool:
+        return "*" in (values or []) or value in (values or [])
+
+    return (hit(rule.get("verbs"), attrs.verb) and hit(rule.get("apiGroups"), attrs.group)
+            and hit(rule.get("resources"), attrs.resource)
+            and (not rule.get("resourceNames") or (attrs.name or "") in rule["resourceNames"]))
+
+
+def rbac_allows(objects: List[Dict[str, Any]], service_account: Tuple[str, str], attrs: RequestAttributes) -> bool:
+    """Whether the Roles/ClusterRoles bound to a service account ``(namespace, name)`` allow a request.
+
+    ``objects`` are the stored RBAC objects (Role, RoleBinding, ClusterRole, ClusterRoleBinding). A RoleBinding
+    grants its role's rules in its own namespace only; a ClusterRoleBinding everywhere. No aggregation, no
+    non-resource URLs (discovery is allowed separately, as the default roles do).
+    """
+    sa_ns, sa_name = service_account
+    roles = {(o["kind"], (o.get("metadata") or {}).get("namespace"), o["metadata"]["name"]): o
+             for o in objects if o.get("kind") in ("Role", "ClusterRole")}
+    for binding in objects:
+        kind = binding.get("kind")
+        if kind not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        bns = (binding.get("metadata") or {}).get("namespace")
+        if kind == "RoleBinding" and bns != attrs.namespace:
+            continue
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa_name
+                   and (s.get("namespace") or bns) == sa_ns for s in binding.get("subjects") or []):
+            continue
+        ref = binding.get("roleRef") or {}
+        role = roles.get((ref.get("kind"), bns if ref.get("kind") == "Role" else None, ref.get("name")))
+        if role and any(_rule_allows(rule, attrs) for rule in role.get("rules") or []):
+            return True
+    return False
+
+
+def write_cluster_tls(directory: Path, ips: Tuple[str, ...]) -> Tuple[Path, Path, Path]:
+    """A cluster CA and the API server's certificate for ``ips``: ``(ca.crt, server.crt, server.key)``."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(issuer).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=2))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("kubernetes.default.svc")] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]),
+                critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kmock-ca")])
+    ca_cert = cert("kmock-ca", ca_key, name, ca_key, True)
+    server_cert = cert("kube-apiserver", server_key, name, ca_key, False)
+    paths = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return paths
+
+
 def _build_emulator_class():  # imported lazily: only the server process needs kmock/aiohttp
     import aiohttp.web
     import attrs
@@ -207,6 +321,10 @@ def _build_emulator_class():  # imported lazily: only the server process needs k
 
         pod_log_dir: str = ""
         created: List[Dict[str, Any]] = attrs.field(factory=list)
+        #: Bearer token -> service account ``(namespace, name)``, minted by TokenRequest.
+        tokens: Dict[str, Tuple[str, str]] = attrs.field(factory=dict)
+        #: Every request made with a service account's token: user, verb, resource, namespace, name, allowed.
+        audit: List[Dict[str, Any]] = attrs.field(factory=list)
         _rv: Any = attrs.field(factory=lambda: itertools.count(1))
 
         def __attrs_post_init__(self) -> None:
@@ -285,6 +403,70 @@ def _build_emulator_class():  # imported lazily: only the server process needs k
                 })
             return {"objects": objects}
 
+        def _stored(self, plural: str, group: str = "") -> List[Dict[str, Any]]:
+            return [obj.raw for (res, _, _), obj in self._objects.items()
+                    if res.plural == plural and res.group == group and not obj.deleted]
+
+        def _service_account(self, namespace: str, name: str) -> Optional[Dict[str, Any]]:
+            if name == "default":  # every namespace has one (the service-account controller makes it)
+                return {"metadata": {"name": name, "namespace": namespace}}
+            return next((sa for sa in self._stored("serviceaccounts")
+                         if sa["metadata"]["name"] == name and sa["metadata"].get("namespace") == namespace), None)
+
+        @staticmethod
+        def _status(code: int, reason: str, message: str) -> aiohttp.web.StreamResponse:
+            return aiohttp.web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                              "status": "Failure", "message": message, "reason": reason,
+                                              "code": code}, status=code)
+
+        def _authorize(self, request: Any) -> Optional[aiohttp.web.StreamResponse]:
+            """Authentication and RBAC for the cluster's (TLS) address; the plain-HTTP test port is the admin's."""
+            if request.url.scheme != "https":
+                return None
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else ""  # the in-cluster client sends "bearer"
+            if token == ADMIN_TOKEN:
+                return None
+            if token not in self.tokens:
+                return self._status(401, "Unauthorized", "Unauthorized")
+            sa_ns, sa_name = self.tokens[token]
+            user = f"system:serviceaccount:{sa_ns}:{sa_name}"
+            res, method = request.resource, str(getattr(request.method, "value", request.method)).upper()
+            if res is None:
+                allowed = bool(_DISCOVERY.match(request.url.path)) and method == "GET"
+                attrs_ = RequestAttributes(method.lower(), "", request.url.path, None, None)
+            else:
+                attrs_ = RequestAttributes(
+                    verb=request_verb(method, request.name, request.params),
+                    group=res.group, namespace=request.namespace, name=request.name,
+                    resource=res.plural + (f"/{request.subresource}" if request.subresource else ""))
+                rbac = [o for plural in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
+                        for o in self._stored(plural, RBAC_GROUP)]
+                allowed = rbac_allows(rbac, (sa_ns, sa_name), attrs_)
+            self.audit.append({"user": user, "verb": attrs_.verb, "group": attrs_.group,
+                               "resource": attrs_.resource, "namespace": attrs_.namespace, "name": attrs_.name,
+                               "allowed": allowed, "time": _now()})
+            if allowed:
+                return None
+            where = f' in the namespace "{attrs_.namespace}"' if attrs_.namespace else " at the cluster scope"
+            return self._status(403, "Forbidden", f'{attrs_.resource} is forbidden: User "{user}" cannot '
+                                                  f'{attrs_.verb} resource "{attrs_.resource}" in API group '
+                                                  f'"{attrs_.group}"{where}')
+
+        def _token_request(self, request: Any) -> aiohttp.web.StreamResponse:
+            """TokenRequest (``serviceaccounts/<name>/token``): what the kubelet mounts into a pod."""
+            if self._service_account(request.namespace, request.name) is None:
+                return self._status(404, "NotFound", f'serviceaccounts "{request.name}" not found')
+            token = f"kmock-sa-{uuid.uuid4().hex}"
+            self.tokens[token] = (request.namespace, request.name)
+            expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1))
+            return aiohttp.web.json_response({
+                "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "metadata": {"name": request.name, "namespace": request.namespace},
+                "spec": (request.data or {}).get("spec") or {},
+                "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}},
+                status=201)
+
         # -- request handling ----------------------------------------------
         async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
             path = request.url.path
@@ -294,11 +476,30 @@ def _build_emulator_class():  # imported lazily: only the server process needs k
                         return aiohttp.web.json_response(self._debug_dump())
                 if path == "/_kmock/created":
                     return aiohttp.web.json_response({"created": self.created})
+                if path == "/_kmock/audit":
+                    return aiohttp.web.json_response({"audit": self.audit})
                 return aiohttp.web.json_response({"error": "unknown"}, status=404)
+            refused = self._authorize(request)
+            if refused is not None:
+                return refused
 
             res = request.resource
+            method = str(getattr(request.method, "value", request.method)).upper()
+            if res is not None and res.group == "" and res.plural == "serviceaccounts" \
+                    and request.subresource == "token" and method == "POST":
+                return self._token_request(request)
+            if res is not None and res.group == "" and res.plural == "pods" and method == "POST" \
+                    and not request.subresource and isinstance(request.data, dict):
+                # The ServiceAccount admission plugin: a pod's service account must exist.
+                spec = request.data.get("spec") or {}
+                sa = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+                ns = request.namespace or (request.data.get("metadata") or {}).get("namespace") or "default"
+                if self._service_account(ns, sa) is None:
+                    return self._status(403, "Forbidden", f'pods is forbidden: error looking up service account '
+                                                          f'{ns}/{sa}: serviceaccount "{sa}" not found')
+
             if (res is not None and res.group == "" and res.plural == "pods"
-                    and request.subresource == "log" and str(getattr(request.method, "value", request.method)).upper() == "GET"):
+                    and request.subresource == "log" and method == "GET"):
                 container = request.params.get("container") or "main"
                 log_file = Path(self.pod_log_dir) / f"{request.namespace}_{request.name}_{container}.log"
                 text = log_file.read_text(errors="replace") if log_file.exists() else ""
@@ -347,7 +548,13 @@ def _build_emulator_class():  # imported lazily: only the server process needs k
     return ZenKubeEmulator
 
 
-async def _serve_kmock(host: str, port: int, pod_log_dir: str, port_file: Optional[str]) -> None:
+async def _serve_kmock(host: str, port: int, pod_log_dir: str, port_file: Optional[str],
+                       tls: Optional[Tuple[str, int, str, str]] = None) -> None:
+    """Serve the emulator on plain HTTP at ``host:port`` (the test harness: admin, no token) and, with ``tls``
+    ``(host, port, cert, key)``, on HTTPS: the cluster's API address, where every request needs a token."""
+    import ssl
+
+    import aiohttp.test_utils
     import kmock
 
     emulator_cls = _build_emulator_class()
@@ -355,8 +562,24 @@ async def _serve_kmock(host: str, port: int, pod_log_dir: str, port_file: Option
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with emulator_cls(pod_log_dir=pod_log_dir) as emulator, \
-            kmock.Server(emulator, host=host, port=port or None) as server:
+
+    def tls_server(handler: Any, host: str, port: Optional[int]) -> Any:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls[2], tls[3])
+
+        class TLSServer(aiohttp.test_utils.RawTestServer):
+            async def start_server(self, loop: Any = None, **kwargs: Any) -> None:
+                await super().start_server(loop=loop, ssl=context, **kwargs)
+
+        return TLSServer(handler, host=host, port=port)
+
+    async with contextlib.AsyncExitStack() as stack:
+        emulator = await stack.enter_async_context(emulator_cls(pod_log_dir=pod_log_dir))
+        server = await stack.enter_async_context(kmock.Server(emulator, host=host, port=port or None))
+        if tls:
+            secure = await stack.enter_async_context(
+                kmock.Server(emulator, host=tls[0], port=tls[1] or None, server_cls=tls_server))
+            print(f"kmock API on https://{tls[0]}:{secure.port}", flush=True)
         if port_file:
             Path(port_file).write_text(str(server.port))
         print(f"kmock listening on http://{host}:{server.port}", flush=True)
@@ -368,15 +591,19 @@ async def _serve_kmock(host: str, port: int, pod_log_dir: str, port_file: Option
 # --------------------------------------------------------------------------
 
 
-def write_kubeconfig(path: Path, server_url: str, context: str = "kmock", namespace: str = "zenml") -> Path:
+def write_kubeconfig(path: Path, server_url: str, context: str = "kmock", namespace: str = "zenml",
+                     token: str = ADMIN_TOKEN, ca_path: Optional[Path] = None) -> Path:
     """Write a kubeconfig with one cluster/user/context pointing at ``server_url``."""
     import yaml
 
+    cluster: Dict[str, Any] = {"server": server_url}
+    if ca_path is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(Path(ca_path).read_bytes()).decode()
     cfg = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server_url}}],
-        "users": [{"name": f"{context}-user", "user": {"token": "kmock-token"}}],
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": f"{context}-user", "user": {"token": token}}],
         "contexts": [{"name": context, "context": {
             "cluster": context, "user": f"{context}-user", "namespace": namespace}}],
         "current-context": context,
@@ -388,11 +615,15 @@ def write_kubeconfig(path: Path, server_url: str, context: str = "kmock", namesp
 
 @dataclass
 class KMockServer:
-    """The :class:`ZenKubeEmulator` in a subprocess on a free loopback port.
+    """The :class:`ZenKubeEmulator` in a subprocess: the cluster's API on ``https://host:api_port`` and a test
+    harness port on ``http://127.0.0.1:port``.
 
-    ``start()`` waits (bounded) until ``GET /version`` answers, and writes
-    ``work_dir/kubeconfig`` with context ``context``. ``stop()`` signals the
-    recorded PID. ``objects()`` / ``created()`` read the debug endpoints.
+    The API address is what a cluster has: TLS with the cluster CA (``ca_path``), a token on every request (the
+    kubeconfig's admin token, or a service account's minted by TokenRequest), RBAC for service accounts. The
+    harness port is the test's and the test kubelet's own door (admin, no token; not reachable from pods).
+    ``start()`` waits (bounded) until ``GET /version`` answers, and writes ``work_dir/kubeconfig`` (the
+    workstation's: context ``context``, the API address, the CA, the admin token). ``stop()`` signals the
+    recorded PID. ``objects()`` / ``created()`` / ``audit()`` read the debug endpoints.
     """
 
     work_dir: Path
@@ -400,13 +631,21 @@ class KMockServer:
     namespace: str = "zenml"
     host: str = "127.0.0.1"
     port: int = 0
+    api_port: int = 0
     process: Any = None
     kubeconfig_path: Optional[Path] = None
+    ca_path: Optional[Path] = None
     startup_seconds: Optional[float] = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """The test harness's address (admin, plain HTTP, loopback)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The cluster's API address: what kubeconfigs and pods use."""
+        return f"https://{self.host}:{self.api_port}"
 
     @property
     def pod_log_dir(self) -> Path:
@@ -419,10 +658,13 @@ class KMockServer:
 
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pod_log_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port(self.host)
+        self.port = self.port or free_port("127.0.0.1")
+        self.api_port = self.api_port or free_port(self.host)
+        self.ca_path, cert, key = write_cluster_tls(self.work_dir / "pki", (self.host, "127.0.0.1"))
         argv = [sys.executable, str(Path(__file__).resolve()), "serve-kmock",
-                "--host", self.host, "--port", str(self.port),
-                "--pod-log-dir", str(self.pod_log_dir)]
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--tls-host", self.host, "--tls-port", str(self.api_port), "--tls-cert", str(cert),
+                "--tls-key", str(key), "--pod-log-dir", str(self.pod_log_dir)]
 
         def ready() -> bool:
             with urllib.request.urlopen(f"{self.url}/version", timeout=2) as r:
@@ -434,8 +676,8 @@ class KMockServer:
             ready=ready, what=f"kmock on :{self.port}", timeout=timeout, interval=0.1, grace=10,
         )
         self.startup_seconds = time.monotonic() - t0
-        self.kubeconfig_path = write_kubeconfig(self.work_dir / "kubeconfig", self.url,
-                                                self.context, self.namespace)
+        self.kubeconfig_path = write_kubeconfig(self.work_dir / "kubeconfig", self.api_url, self.context,
+                                                self.namespace, ca_path=self.ca_path)
         return self
 
     def stop(self) -> None:
@@ -456,6 +698,22 @@ class KMockServer:
     def created(self) -> List[Dict[str, Any]]:
         """The exact request bodies of every create call, in order."""
         return self._get("/_kmock/created")["created"]
+
+    def audit(self) -> List[Dict[str, Any]]:
+        """Every request a service account made, with the RBAC decision (``allowed``)."""
+        return self._get("/_kmock/audit")["audit"]
+
+    def apply(self, manifests: List[Dict[str, Any]]) -> None:
+        """Create objects as ``kubectl create -f`` does (as the admin), each in its own namespace."""
+        import requests
+
+        for obj in manifests:
+            group, _, version = obj["apiVersion"].rpartition("/")
+            plural = obj["kind"].lower() + ("es" if obj["kind"].endswith("s") else "s")
+            ns = (obj.get("metadata") or {}).get("namespace")
+            base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            path = f"{base}/namespaces/{ns}/{plural}" if ns else f"{base}/{plural}"
+            requests.post(self.url + path, json=obj, timeout=10).raise_for_status()
 
 
 # --------------------------------------------------------------------------
@@ -610,9 +868,10 @@ class TestKubelet:
     (``value``, ``secretKeyRef``, ``configMapKeyRef``, ``fieldRef``) on top of
     what a container runtime would give: ``PATH`` (with this Python's bin dir
     first, so ``python`` is the current interpreter), ``HOME`` (a per-pod
-    directory), ``HOSTNAME`` (the pod name), ``KUBECONFIG`` (stands in for the
-    in-cluster service-account credentials: ZenML's in-cluster config loading
-    fails and it falls back to its ``kubernetes_context``), ``PYTHONPATH``
+    directory), ``HOSTNAME`` (the pod name), ``KUBERNETES_SERVICE_HOST`` /
+    ``_PORT`` with the service account's token, the CA and the namespace mounted
+    at :data:`SERVICE_ACCOUNT_DIR` (in-cluster config, as on a cluster: no
+    kubeconfig; see ``_service_account_volume``), ``PYTHONPATH``
     (the ``kubelet_shim`` -- see its docstring -- then ``extra_pythonpath``),
     plus ``extra_env``. The working directory is ``default_workdir`` (think:
     the image's WORKDIR) unless the container sets ``workingDir``.
@@ -635,6 +894,7 @@ class TestKubelet:
         python_bin_dir: Optional[str] = None,
         max_grace: float = 10.0,
         network: Optional[PodNetwork] = None,
+        cluster_api: Optional[Tuple[str, int, Path]] = None,
     ) -> None:
         import requests
 
@@ -650,6 +910,7 @@ class TestKubelet:
         self.python_bin_dir = python_bin_dir or str(Path(sys.executable).parent)
         self.max_grace = max_grace
         self.network = network
+        self.cluster_api = cluster_api
         self.session = requests.Session()
         self.running: Dict[Tuple[str, str], _RunningPod] = {}
         self.finished: Dict[Tuple[str, str], int] = {}  # pod key -> exit code
@@ -660,6 +921,8 @@ class TestKubelet:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "TestKubelet":
+        if self.network is not None and self.cluster_api is not None:
+            os.makedirs(SERVICE_ACCOUNT_DIR, exist_ok=True)  # the mount point (empty on the host)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.pod_log_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="test-kubelet", daemon=True)
@@ -841,7 +1104,6 @@ class TestKubelet:
             "HOSTNAME": name[:63],
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
-            "KUBECONFIG": str(self.kubeconfig_path),
             "PYTHONPATH": os.pathsep.join([str(SHIM_DIR), *self.extra_pythonpath]),
             "TEST_KUBELET_POD_NAME": name[:63],
             "TEST_KUBELET_POD_NAMESPACE": ns,
@@ -860,6 +1122,15 @@ class TestKubelet:
             self.finished[(ns, name)] = -1
             return
         env.update(self.extra_env)
+        try:
+            sa_dir = self._service_account_volume(pod, pod_root, env)
+        except Exception as e:  # noqa: BLE001
+            self._event("Warning", f"pod {ns}/{name}: no service-account token: {e}")
+            self._patch(path + "/status", {"status": {"phase": "Pending", "containerStatuses": [{
+                "name": cname, "ready": False, "restartCount": 0, "image": container.get("image", ""),
+                "imageID": "", "state": {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}}}]}})
+            self.finished[(ns, name)] = -1
+            return
 
         argv = [_expand(a, env) for a in (container.get("command") or []) + (container.get("args") or [])]
         workdir = container.get("workingDir")
@@ -879,7 +1150,11 @@ class TestKubelet:
             if self.network is not None:  # the pod's own network: `ip netns exec` execs argv under the same PID
                 netns, pod_ip = self.network.attach()
                 host_ip = self.network.host_ip
-                argv = ["ip", "netns", "exec", netns, *argv]
+                # `ip netns exec` gives the pod its own mount namespace too (slave of the host's: nothing mounted
+                # in it leaks out): the token is mounted where the in-cluster config looks, exec keeps the PID.
+                mount = (f'mount --bind "$0" {SERVICE_ACCOUNT_DIR} && exec "$@"' if sa_dir is not None
+                         else f'mount -t tmpfs -o size=1k,ro none {SERVICE_ACCOUNT_DIR} && exec "$@"')
+                argv = ["ip", "netns", "exec", netns, "sh", "-c", mount, str(sa_dir or "-"), *argv]
             popen = subprocess.Popen(argv, env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                      stdout=log_file, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -911,6 +1186,38 @@ class TestKubelet:
                 "restartCount": 0, "state": {"running": {"startedAt": started}},
             }],
         }})
+
+    def _service_account_volume(self, pod: Dict[str, Any], pod_root: Path, env: Dict[str, str]) -> Optional[Path]:
+        """The pod's service-account credentials, as the kubelet projects them: a token minted for the pod's
+        service account (TokenRequest), the cluster CA and the namespace in a folder mounted at
+        :data:`SERVICE_ACCOUNT_DIR`, and ``KUBERNETES_SERVICE_HOST``/``_PORT`` -- unless the pod or its service
+        account turns ``automountServiceAccountToken`` off (then ``None``: the pod has no credentials at all).
+        Without a :class:`PodNetwork` (no mount namespace) a kubeconfig with the same token stands in."""
+        if self.cluster_api is None:
+            env["KUBECONFIG"] = str(self.kubeconfig_path)  # the harness without a cluster address: admin
+            return None
+        host, port, ca_path = self.cluster_api
+        env.update(KUBERNETES_SERVICE_HOST=host, KUBERNETES_SERVICE_PORT=str(port))
+        ns, spec = pod["metadata"].get("namespace") or "default", pod.get("spec") or {}
+        account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        automount = spec.get("automountServiceAccountToken")
+        if automount is None:
+            stored = self._get_or_none(f"/api/v1/namespaces/{ns}/serviceaccounts/{account}") or {}
+            automount = stored.get("automountServiceAccountToken", True)
+        if not automount:
+            return None
+        minted = self._post(f"/api/v1/namespaces/{ns}/serviceaccounts/{account}/token",
+                            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                             "spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600}})
+        folder = pod_root / "serviceaccount"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "token").write_text(minted["status"]["token"])
+        (folder / "ca.crt").write_bytes(Path(ca_path).read_bytes())
+        (folder / "namespace").write_text(ns)
+        if self.network is None:
+            env["KUBECONFIG"] = str(write_kubeconfig(folder / "kubeconfig", f"https://{host}:{port}", "in-cluster",
+                                                     ns, token=minted["status"]["token"], ca_path=ca_path))
+        return folder
 
     def _write_terminated(self, ns: str, name: str, container: Dict[str, Any], rc: int,
                           reason: str, started: str, message: Optional[str] = None) -> None:
@@ -1101,9 +1408,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--pod-log-dir", default=str(HERE / "pod-logs"))
     p.add_argument("--port-file", default=None)
+    p.add_argument("--tls-host", default=None)
+    p.add_argument("--tls-port", type=int, default=0)
+    p.add_argument("--tls-cert", default=None)
+    p.add_argument("--tls-key", default=None)
     args = parser.parse_args(argv)
     if args.cmd == "serve-kmock":
-        asyncio.run(_serve_kmock(args.host, args.port, args.pod_log_dir, args.port_file))
+        tls = (args.tls_host, args.tls_port, args.tls_cert, args.tls_key) if args.tls_host else None
+        asyncio.run(_serve_kmock(args.host, args.port, args.pod_log_dir, args.port_file, tls))
 
 
 if __name__ == "__main__":

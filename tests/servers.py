@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 # Environment variables that must never leak from the caller into a server we
 # start (they would e.g. point the ZenML server at the client's store).
@@ -318,6 +318,20 @@ class SeaweedFS:
 # --------------------------------------------------------------------------
 # ZenML server
 # --------------------------------------------------------------------------
+
+
+def manifest_server_env(manifest: Path, key: str = "0" * 64) -> Tuple[Dict[str, str], Set[str]]:
+    """The ZenML server's environment as ``k8s/zenml-server.yaml`` sets it (auth scheme, JWT settings, secrets
+    store, deployment type), its secret-backed keys set to ``key``; and the names of those keys. The store URL and
+    the external server URL stay the test's own."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(Path(manifest).read_text()) if d]
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    own = ("ZENML_STORE_URL", "ZENML_SERVER_SERVER_URL")
+    env = {e["name"]: str(e["value"]) for e in container["env"] if "value" in e and e["name"] not in own}
+    secret_keys = {e["name"] for e in container["env"] if "valueFrom" in e}
+    return {**env, **dict.fromkeys(secret_keys, key)}, secret_keys
 
 
 @dataclass

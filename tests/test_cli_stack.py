@@ -147,15 +147,11 @@ def test_the_server_as_the_manifest_configures_it_refuses_a_client_that_is_not_l
     """k8s/zenml-server.yaml's settings (OAuth2 password bearer, a JWT key, the SQL secrets store with an encryption
     key, deployment type kubernetes) on the installed ZenML server; a register without `zenml login` is one line."""
     import requests
-    import yaml
-    from servers import ZenMLServer
+    from servers import ZenMLServer, manifest_server_env
 
-    manifest = [d for d in yaml.safe_load_all((REPO / "k8s" / "zenml-server.yaml").read_text()) if d]
-    container = next(d for d in manifest if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e and e["name"] != "ZENML_STORE_URL"}
-    secret_keys = {e["name"] for e in container["env"] if "valueFrom" in e}
+    env, secret_keys = manifest_server_env(REPO / "k8s" / "zenml-server.yaml")
     assert secret_keys == {"ZENML_SERVER_JWT_SECRET_KEY", "ZENML_SECRETS_STORE_ENCRYPTION_KEY"}
-    server = ZenMLServer(base_dir=tmp_path / "server", extra_env={**env, **dict.fromkeys(secret_keys, "0" * 64)})
+    server = ZenMLServer(base_dir=tmp_path / "server", extra_env=env)
     server.start()
     try:
         info = requests.get(f"{server.url}/api/v1/info", timeout=10).json()

@@ -4,41 +4,53 @@ Real servers where one can run here: SeaweedFS (S3) and the ZenML server. Kubern
 serves the API and a test kubelet runs every pod's command as a local process in the pod's own network namespace
 (`tests/k8s_emulation.py`). Every server a pod must reach listens on the cluster network's address, which the
 workstation (this process) uses too: one URL for both, as an Ingress gives; a loopback URL reaches nothing from a
-pod. The command, the stack registration and the schedules are driven through the `instructzero` command in
-subprocesses, as a user would.
+pod. The API speaks TLS and wants a token: the workstation has an admin kubeconfig, pods run as their service
+accounts with the in-cluster config, and every request a service account makes is checked against `k8s/rbac.yaml`.
+The ZenML server runs with the manifest's auth settings; the workstation logs in with a service account's API key.
+The command, the stack registration and the schedules are driven through the `instructzero` command in
+subprocesses, as a user would. Cluster runs are few and do much each (every run costs minutes of pod start-ups).
 """
 
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
 from conftest import REPO
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, Fault
 from test_pipeline import hashed_answer
 
 BUCKET = "instructzero-k8s"
-NAMESPACE = "zenml"
+NAMESPACE = "instructzero"
 API_KEY = "sk-from-a-kubernetes-secret"
+ADMIN_PASSWORD = "an-admin-password"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, k8s_emulator):
-    """SeaweedFS and a ZenML server on the cluster network's address, kmock + test kubelet, the stack registered."""
-    from servers import SeaweedFS, ZenMLServer
+    """SeaweedFS and a ZenML server on the cluster network's address, kmock + test kubelet, the stack registered.
+
+    The ZenML server runs with `k8s/zenml-server.yaml`'s auth settings (OAuth2, a persistent JWT key, encrypted
+    secrets); its admin account exists (what opening the dashboard once does), and the workstation logs in the way
+    the README gives for CI: a service account's API key. Pods get their tokens from the server."""
+    from servers import SeaweedFS, ZenMLServer, manifest_server_env
 
     root = tmp_path_factory.mktemp("k8s")
     kmock, kubelet = k8s_emulator
     assert kmock.namespace == NAMESPACE
     host = kubelet.network.host_ip
     s3 = SeaweedFS(data_dir=root / "seaweedfs", host=host).start()
+    env, _ = manifest_server_env(REPO / "k8s" / "zenml-server.yaml")
+    env.update(ZENML_SERVER_AUTO_ACTIVATE="true", ZENML_DEFAULT_USER_PASSWORD=ADMIN_PASSWORD)
     try:
-        server = ZenMLServer(base_dir=root / "zenml-server", host=host).start()
+        server = ZenMLServer(base_dir=root / "zenml-server", host=host, extra_env=env).start()
     except BaseException:
         s3.stop()
         raise
@@ -56,8 +68,16 @@ def _registered(root, s3, server, kmock, kubelet) -> dict:
               "data": {"IZ_TEST_KEY": base64.b64encode(API_KEY.encode()).decode()}}  # fmt: skip
     requests.post(f"{kmock.url}/api/v1/namespaces/{NAMESPACE}/secrets", json=secret, timeout=10).raise_for_status()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "AWS_"))}
-    env.update(ZENML_STORE_URL=server.url, ZENML_CONFIG_PATH=str(root / "client"), KUBECONFIG=str(kmock.kubeconfig_path),
-               ZENML_ANALYTICS_OPT_IN="false", AWS_ACCESS_KEY_ID=s3.access_key,
+    env.update(ZENML_STORE_URL=server.url, ZENML_CONFIG_PATH=str(root / "admin"), ZENML_ANALYTICS_OPT_IN="false",
+               ZENML_STORE_USERNAME="default", ZENML_STORE_PASSWORD=ADMIN_PASSWORD)  # fmt: skip
+    created = subprocess.run([str(Path(sys.executable).parent / "zenml"), "service-account", "create", "ci"],
+                             env={**env, "COLUMNS": "1000"}, capture_output=True, text=True, timeout=300)  # fmt: skip
+    api_key = re.search(r"ZENKEY_[A-Za-z0-9+/=_-]+", created.stdout + created.stderr)
+    assert created.returncode == 0 and api_key, (created.stdout + created.stderr)[-2000:]
+    for name in ("ZENML_STORE_USERNAME", "ZENML_STORE_PASSWORD"):
+        del env[name]
+    env.update(ZENML_STORE_API_KEY=api_key.group(0), ZENML_CONFIG_PATH=str(root / "client"),
+               KUBECONFIG=str(kmock.kubeconfig_path), AWS_ACCESS_KEY_ID=s3.access_key,
                AWS_SECRET_ACCESS_KEY=s3.secret_key, IZ_TEST_KEY=API_KEY)  # fmt: skip
     cluster = {"s3": s3, "server": server, "kmock": kmock, "kubelet": kubelet, "env": env, "root": root,
                "host": kubelet.network.host_ip}  # fmt: skip
@@ -104,26 +124,135 @@ def pods(cluster) -> list[dict]:
     return [[v for v in o["history"] if v][-1] for o in cluster["kmock"].objects() if o["resource"] == "v1/pods"]
 
 
-def test_the_pipeline_runs_as_pods_with_gpu_only_on_generation_and_artifacts_in_s3(cluster, tiny_lm_dir):
+def test_the_cluster_api_checks_tokens_and_the_rbac_rules_of_k8s(k8s_emulator):
+    """The emulated API answers a service account only what `k8s/rbac.yaml` grants it, like an API server."""
+    kmock, _ = k8s_emulator
+    ca = str(kmock.ca_path)
+
+    def token(account: str) -> str:
+        minted = requests.post(f"{kmock.url}/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{account}/token",
+                               json={"spec": {}}, timeout=10)  # fmt: skip
+        minted.raise_for_status()
+        return minted.json()["status"]["token"]
+
+    def call(method: str, path: str, account: str | None, body: dict | None = None) -> int:
+        headers = {"Authorization": f"Bearer {token(account)}"} if account else {}
+        with requests.request(method, kmock.api_url + path, json=body, headers=headers, verify=ca, timeout=10,
+                              stream=True) as response:  # a watch streams on  # fmt: skip
+            return response.status_code
+
+    jobs, pods = f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs", f"/api/v1/namespaces/{NAMESPACE}/pods"
+    job = {"metadata": {"name": "rbac-probe"}, "spec": {"suspend": True, "template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "main", "image": "x", "command": ["true"]}]}}}}  # fmt: skip
+    assert call("GET", pods, None) == 401  # no token: the cluster's address is not the harness
+    assert call("POST", jobs, "zenml-orchestrator", job) in (200, 201)
+    assert call("GET", f"{pods}?watch=true&timeoutSeconds=1", "zenml-orchestrator") == 200
+    assert call("GET", f"/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", "zenml-orchestrator") == 403  # not granted
+    assert call("GET", "/api/v1/namespaces/default/pods", "zenml-orchestrator") == 403  # a RoleBinding is per namespace
+    assert call("GET", pods, "instructzero-step") == 403  # step pods have no rights on the API
+    assert call("DELETE", f"{jobs}/rbac-probe", "zenml-orchestrator") == 200
+    with pytest.raises(requests.HTTPError):
+        token("no-such-account")
+    denied = [(a["user"].rsplit(":", 1)[1], a["verb"], a["resource"], a["namespace"]) for a in kmock.audit()
+              if not a["allowed"]]  # fmt: skip
+    assert denied == [("zenml-orchestrator", "list", "cronjobs", NAMESPACE), ("zenml-orchestrator", "list", "pods", "default"),
+                      ("instructzero-step", "list", "pods", NAMESPACE)]  # fmt: skip
+    pod = {"metadata": {"name": "orphan"}, "spec": {"serviceAccountName": "missing",
+                                                    "containers": [{"name": "main", "image": "x"}]}}  # fmt: skip
+    refused = requests.post(kmock.url + pods, json=pod, timeout=10)
+    assert refused.status_code == 403 and 'serviceaccount "missing" not found' in refused.json()["message"]
+
+
+def run_pods(cluster, run_id: str) -> dict[str, list[dict]]:
+    """A run's step pods by step name (`<task>.<step>` in a fleet), oldest first; the orchestrator pod under ''."""
+    by_step: dict[str, list[dict]] = {}
+    for pod in pods(cluster):
+        labels = pod["metadata"].get("labels") or {}
+        if labels.get("run_id") == run_id:
+            by_step.setdefault(labels.get("step_name", ""), []).append(pod)
+    return by_step
+
+
+def wait_for_job(cluster, job: str, timeout: float = 900) -> list[str]:
+    """The conditions of a Job once it completed or failed (or at the deadline)."""
+    import time
+
+    deadline, conditions = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        status = requests.get(f"{cluster['kmock'].url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}", timeout=10).json()
+        conditions = [c["type"] for c in (status.get("status") or {}).get("conditions") or []]
+        if "Complete" in conditions or "Failed" in conditions:
+            break
+        time.sleep(2)
+    return conditions
+
+
+def cronjobs(cluster) -> dict[str, str]:
+    listed = requests.get(f"{cluster['kmock'].url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
+    return {c["metadata"]["name"]: c["spec"]["schedule"] for c in listed.get("items", [])}
+
+
+def production(cluster, task: str) -> dict:
+    shown = instructzero(cluster, "prompt", task, "--format", "json")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return json.loads(shown.stdout)
+
+
+def test_a_fleet_runs_as_parallel_pods_of_its_service_accounts_and_a_task_with_a_loopback_url_fails_alone(
+    cluster, tiny_lm_dir
+):
+    """One run of a three-task fleet on the cluster (`kubernetes.max_parallel_pods: 2`), as a user runs it:
+
+    * every step is a pod of one run, pods of different tasks side by side and never more than two at once (the
+      test kubelet's start and finish events); only generation pods carry the GPU limit, node selector and
+      tolerations; the key comes from the Secret; artifacts land in the bucket;
+    * pods run as their service accounts: the orchestrator pod's every request to the API is within its Role
+      (`k8s/rbac.yaml`), step pods have no token and make none;
+    * a step pod that fails is retried (`step_retries: 1`, the Job's backoff limit) and its task still finishes;
+    * a task whose black-box URL is `127.0.0.1` passes the workstation's check but reaches nothing from its pods,
+      as on a real cluster: it fails alone, the command exits 2 naming it, the other tasks are registered.
+    """
+    import re
+
     again = instructzero(cluster, *register_stack_argv(cluster))  # idempotent: all updated, nothing duplicated
     assert again.returncode == 0 and "created" not in again.stdout and again.stdout.count("updated") == 6
+    kmock, kubelet = cluster["kmock"], cluster["kubelet"]
+    audited, first_event = len(kmock.audit()), len(kubelet.events)
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server, \
+            FakeOpenAIServer(hashed_answer, api_key=API_KEY, model="loopback-model") as loopback:  # fmt: skip
+        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir, step_retries=1,
+                                               max_parallel_pods=2)))  # fmt: skip
+        fleet["blackbox"]["max_retries"] = 0  # the black box's one error fails a scoring pod: the Job retries it
+        fleet["tasks"] = {"sum": {}, "larger": {}, "loopback": {
+            "task": {"name": "sum"}, "registry": {"model_name": "instructzero-loopback"},
+            "blackbox": {"base_url": loopback.base_url, "model": "loopback-model"}}}  # fmt: skip
+        path = cluster["root"] / "fleet.yaml"
+        path.write_text(yaml.safe_dump(fleet))
+        server.inject(Fault.http(500))  # the first scoring call of the cluster's black box fails
+        done = instructzero(cluster, "run", "--config", str(path), timeout=1200)
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert "1 of 3 tasks failed (loopback: " in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    assert loopback.model_listings and not loopback.requests  # the workstation reached it, no pod did
+    assert [r.fault.status for r in server.requests if r.fault] == [500]
+    assert all(r.auth == f"Bearer {API_KEY}" for r in server.requests)  # the key from the Secret
+    run_id = re.search(r"ZenML run ([0-9a-f-]{36})", done.stdout).group(1)
+    by_step = run_pods(cluster, run_id)
 
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
-        done = instructzero(cluster, "run", "--config", k8s_config(cluster, server.base_url, tiny_lm_dir))
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "best instruction:" in done.stdout and "registry:" in done.stdout
-    assert server.requests and all(r.auth == f"Bearer {API_KEY}" for r in server.requests)  # the key from the secret
+    assert {"sum.promote", "larger.promote"} <= set(by_step) and "loopback.promote" not in by_step
+    assert all(pod["status"]["phase"] == "Succeeded" for pod in by_step["sum.promote"] + by_step["larger.promote"])
+    scoring = [[p["status"]["phase"] for p in by_step[f"{task}.score_instructions_round_0"]] for task in ("sum", "larger")]
+    assert sorted(scoring) == [["Failed", "Succeeded"], ["Succeeded"]]  # one retry, where the error hit
+    unreachable = by_step["loopback.score_instructions_round_0"]
+    assert [p["status"]["phase"] for p in unreachable] == ["Failed", "Failed"]  # retried, unreachable again
+    assert all(p["status"]["podIP"] != "127.0.0.1" for p in unreachable)  # its own network namespace
 
-    steps = {(p["metadata"].get("labels") or {}).get("step_name", ""): p for p in pods(cluster)}
-    assert {"load_task", "sample_projection", "generate_instructions_round_0", "score_instructions_round_0",
-            "evaluate_on_test", "promote"} <= set(steps)  # fmt: skip
-    for name, pod in steps.items():
-        if not name:
-            continue  # the orchestrator pod
+    for name, (*_, pod) in by_step.items():
+        assert pod["spec"]["serviceAccountName"] == ("instructzero-step" if name else "zenml-orchestrator")
+        if not name or name.startswith("loopback."):
+            continue
         container = pod["spec"]["containers"][0]
-        assert pod["status"]["phase"] == "Succeeded", name
         limits = container.get("resources", {}).get("limits", {})
-        if name.startswith("generate_instructions"):
+        if ".generate_instructions" in name:
             assert limits.get("nvidia.com/gpu") == "1" and pod["spec"]["nodeSelector"] == {"pool": "gpu"}
             assert GPU_TOLERATION in pod["spec"]["tolerations"]
         else:
@@ -132,78 +261,76 @@ def test_the_pipeline_runs_as_pods_with_gpu_only_on_generation_and_artifacts_in_
         assert {"name": "IZ_TEST_KEY", "valueFrom": {"secretKeyRef": {"name": "instructzero-blackbox",
                                                                        "key": "IZ_TEST_KEY"}}} in container["env"]  # fmt: skip
         assert API_KEY not in json.dumps(pod)  # only a reference to the secret
+
+    audit = kmock.audit()[audited:]
+    assert {a["user"] for a in audit} == {f"system:serviceaccount:{NAMESPACE}:zenml-orchestrator"}
+    assert [a for a in audit if not a["allowed"]] == []
+    assert {"create", "get"} <= {a["verb"] for a in audit if a["resource"] == "jobs"}
+
+    task_of = {p["metadata"]["name"]: name.split(".")[0] for name, ps in by_step.items() if name for p in ps}
+    running, most, together = set(), 0, False
+    for _, kind, message in kubelet.events[first_event:]:
+        pod = re.match(r"pod [^/]+/(\S+)", message)
+        if kind not in ("Started", "Finished", "Killing") or not pod or pod.group(1) not in task_of:
+            continue
+        (running.add if kind == "Started" else running.discard)(pod.group(1))
+        most = max(most, len(running))
+        together |= len({task_of[p] for p in running}) > 1
+    assert most == 2 and together, (most, together)
     objects = cluster["s3"].boto3_client().list_objects_v2(Bucket=BUCKET, Prefix="runs/")["KeyCount"]
     assert objects > 20  # artifacts, step logs and the code archive
 
 
-def test_a_loopback_url_reaches_nothing_from_a_pod_and_the_failing_step_fails_the_command(cluster, tiny_lm_dir):
-    """The black box on 127.0.0.1 answers the workstation's check but not the pods, as on a real cluster."""
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY) as server:  # loopback only
-        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
-        data = yaml.safe_load(open(config))
-        data["blackbox"].update(max_retries=0, retry_base_s=0.01, cache_namespace="loopback",  # nothing paid yet
-                                cache_path=str(cluster["root"] / "loopback.sqlite"))  # fmt: skip
-        open(config, "w").write(yaml.safe_dump(data))
-        done = instructzero(cluster, "run", "--config", config)
-    assert server.model_listings or server.requests  # the workstation reached it
-    assert done.returncode == 2 and "ended failed in step score_instructions_round_0" in done.stderr, done.stderr[-2000:]
-    assert done.stderr.strip().count("\n") == 0
-    failed = [p for p in pods(cluster) if (p["metadata"].get("labels") or {}).get("step_name") == "score_instructions_round_0"]
-    assert failed and failed[-1]["status"]["podIP"] != "127.0.0.1"  # it ran in its own network namespace
-
-
-def test_a_schedule_is_a_cronjob_that_can_be_listed_updated_and_deleted(cluster, tiny_lm_dir):
-    kmock = cluster["kmock"]
-
-    def cronjobs():
-        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
-        return {c["metadata"]["name"]: c["spec"]["schedule"] for c in listed.get("items", [])}
-
+def test_a_schedule_is_one_cronjob_for_the_whole_fleet_that_can_be_listed_updated_and_deleted(cluster, tiny_lm_dir):
     with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
-        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
-        created = instructzero(cluster, "schedule", "create", "--config", config, "--cron", "0 3 * * *",
+        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
+        fleet["tasks"] = {"sum": {}, "larger": {}}
+        path = cluster["root"] / "fleet-schedule.yaml"
+        path.write_text(yaml.safe_dump(fleet))
+        created = instructzero(cluster, "schedule", "create", "--config", str(path), "--cron", "0 3 * * *",
                                "--name", "nightly")  # fmt: skip
     assert created.returncode == 0, created.stderr[-2000:]
-    assert list(cronjobs().values()) == ["0 3 * * *"]
+    assert list(cronjobs(cluster).values()) == ["0 3 * * *"]
     listed = instructzero(cluster, "schedule", "list")
     assert "nightly  0 3 * * *" in listed.stdout
     updated = instructzero(cluster, "schedule", "update", "--name", "nightly", "--cron", "30 4 * * *")
-    assert updated.returncode == 0 and list(cronjobs().values()) == ["30 4 * * *"]
+    assert updated.returncode == 0 and list(cronjobs(cluster).values()) == ["30 4 * * *"]
     deleted = instructzero(cluster, "schedule", "delete", "--name", "nightly")
-    assert deleted.returncode == 0 and cronjobs() == {}
+    assert deleted.returncode == 0 and cronjobs(cluster) == {}
 
 
-def test_the_recheck_schedule_runs_in_the_cluster_when_its_cronjob_fires(cluster, tiny_lm_dir):
-    """The nightly re-check is a ZenML schedule of the re-check pipeline: its CronJob, fired once, runs the pipeline
-    in pods (no hand-made CronJob, no kube context inside the cluster) and records the re-check on production."""
-    import time
-
-    kmock, kubelet = cluster["kmock"], cluster["kubelet"]
-
-    def rechecks() -> int:
-        shown = instructzero(cluster, "prompt", "sum", "--format", "json")
-        assert shown.returncode == 0, shown.stderr[-2000:]
-        return len(json.loads(shown.stdout).get("rechecks") or [])
-
-    before = rechecks()
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
-        config = k8s_config(cluster, server.base_url, tiny_lm_dir)
-        created = instructzero(cluster, "schedule", "create", "--config", config, "--cron", "0 2 * * *",
+def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimizes_only_the_regressed_one(
+    cluster, tiny_lm_dir
+):
+    """The nightly re-check is a ZenML schedule of the re-check pipeline for the whole fleet: its CronJob (no
+    hand-made one), fired once, runs in pods with the credentials the server gave it, re-checks each task's
+    production prompt and, in the same run, re-optimizes only the task whose black box got worse."""
+    before = {task: production(cluster, task) for task in ("sum", "larger")}
+    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server, \
+            FakeOpenAIServer(lambda prompt: "no idea", api_key=API_KEY, host=cluster["host"]) as worse:  # fmt: skip
+        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
+        fleet["recheck"] = {"reoptimize": True}
+        fleet["tasks"] = {"sum": {"blackbox": {"base_url": worse.base_url},  # the model behind the name changed
+                                  "recheck": {"fresh_answers": True}}, "larger": {}}  # fmt: skip
+        path = cluster["root"] / "fleet-recheck.yaml"
+        path.write_text(yaml.safe_dump(fleet))
+        created = instructzero(cluster, "schedule", "create", "--config", str(path), "--cron", "0 2 * * *",
                                "--pipeline", "recheck", "--name", "nightly-recheck")  # fmt: skip
         assert created.returncode == 0, created.stderr[-2000:]
-        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
-        (cronjob,) = [c["metadata"]["name"] for c in listed["items"]]
-        job = kubelet.trigger_cronjob(NAMESPACE, cronjob)  # what the cron controller does at 02:00
-        deadline, conditions = time.monotonic() + 480, []
-        while time.monotonic() < deadline:
-            status = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}", timeout=10).json()
-            conditions = [c["type"] for c in (status.get("status") or {}).get("conditions") or []]
-            if "Complete" in conditions or "Failed" in conditions:
-                break
-            time.sleep(2)
+        (cronjob,) = cronjobs(cluster)
+        job = cluster["kubelet"].trigger_cronjob(NAMESPACE, cronjob)  # what the cron controller does at 02:00
+        conditions = wait_for_job(cluster, job)
     assert "Complete" in conditions, conditions
-    assert rechecks() == before + 1
-    instructzero(cluster, "schedule", "delete", "--name", "nightly-recheck")
+    after = {task: production(cluster, task) for task in ("sum", "larger")}
+    for task in ("sum", "larger"):
+        assert len(after[task].get("rechecks") or []) == len(before[task].get("rechecks") or []) + 1, task
+    assert int(after["larger"]["version"]) == int(before["larger"]["version"])  # healthy: re-checked only
+    assert int(after["sum"]["version"]) > int(before["sum"]["version"])  # regressed: re-optimized, promoted
+    in_recheck = {(p["metadata"].get("labels") or {}).get("step_name") for p in pods(cluster)
+                  if "recheck-pipeline" in p["metadata"]["name"]}  # fmt: skip
+    assert {"sum.recheck_production", "larger.recheck_production", "sum.generate_instructions_round_0"} <= in_recheck
+    assert "larger.generate_instructions_round_0" not in in_recheck
+    assert instructzero(cluster, "schedule", "delete", "--name", "nightly-recheck").returncode == 0
 
 
 def test_every_job_and_cronjob_the_orchestrator_created_is_valid_for_kubernetes_1_30(cluster):
@@ -215,96 +342,3 @@ def test_every_job_and_cronjob_the_orchestrator_created_is_valid_for_kubernetes_
     assert {m["kind"] for m in made} == {"Job", "CronJob"}
     for manifest in made:
         kubernetes_validate.validate(manifest, "1.30", strict=True)
-
-
-def test_a_fleet_runs_its_tasks_as_parallel_step_pods_never_more_than_max_parallel_pods(cluster, tiny_lm_dir):
-    """Three tasks, `kubernetes.max_parallel_pods: 2`: every task's steps run as pods of one run and each task
-    registers its winner; pods of different tasks run side by side, and never more than two step pods run at once
-    (counted in the order of the test kubelet's own start and finish events)."""
-    import re
-
-    kubelet = cluster["kubelet"]
-    first_event = len(kubelet.events)
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
-        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir, max_parallel_pods=2)))
-        fleet["tasks"] = {"sum": {}, "larger": {}, "sum_copy": {"task": {"name": "sum"},
-                                                                 "registry": {"model_name": "instructzero-sum-copy"}}}
-        path = cluster["root"] / "fleet.yaml"
-        path.write_text(yaml.safe_dump(fleet))
-        done = instructzero(cluster, "run", "--config", str(path), timeout=900)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert sorted(line.split()[2] for line in done.stdout.splitlines() if line.startswith("== task")) == \
-        ["larger", "sum", "sum_copy"] and done.stdout.count("registry:          ") == 3  # fmt: skip
-    run_id = re.search(r"ZenML run ([0-9a-f-]{36})", done.stdout).group(1)
-
-    step_of = {p["metadata"]["name"]: p["metadata"]["labels"]["step_name"] for p in pods(cluster)
-               if (p["metadata"].get("labels") or {}).get("run_id") == run_id
-               and (p["metadata"].get("labels") or {}).get("step_name")}  # fmt: skip
-    assert {name.split(".")[0] for name in step_of.values()} == {"sum", "larger", "sum_copy"}
-    assert {"sum.promote", "larger.promote", "sum_copy.promote"} <= set(step_of.values())
-    running, most, together = set(), 0, False
-    for _, kind, message in kubelet.events[first_event:]:
-        pod = re.match(r"pod [^/]+/(\S+)", message)
-        if kind not in ("Started", "Finished") or not pod or pod.group(1) not in step_of:
-            continue
-        (running.add if kind == "Started" else running.discard)(pod.group(1))
-        most = max(most, len(running))
-        together |= len({step_of[p].split(".")[0] for p in running}) > 1
-    assert most == 2 and together, (most, together)
-
-
-def test_a_recheck_that_finds_a_regression_reoptimizes_in_pods_of_the_same_run(cluster, tiny_lm_dir):
-    """The re-check pipeline is dynamic: on a regression with `recheck.reoptimize` its orchestrator pod adds the
-    optimization's steps, each in a pod of its own (generation with the GPU), in the same run."""
-    import re
-
-    with FakeOpenAIServer(lambda prompt: "no idea", api_key=API_KEY, host=cluster["host"]) as server:
-        config = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
-        config["recheck"] = {"fresh_answers": True, "reoptimize": True}  # the model behind the name got worse
-        path = cluster["root"] / "reoptimize.yaml"
-        path.write_text(yaml.safe_dump(config))
-        done = instructzero(cluster, "recheck", "sum", "--config", str(path), timeout=900)
-    assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
-    assert "regression: test score 0.000" in done.stdout and "re-optimized:" in done.stdout
-    run_id = re.search(r"run ([0-9a-f-]{36})\)", done.stdout).group(1)
-    steps = {(p["metadata"].get("labels") or {}).get("step_name"): p for p in pods(cluster)
-             if (p["metadata"].get("labels") or {}).get("run_id") == run_id}  # fmt: skip
-    assert {"load_task", "recheck_production", "generate_instructions_round_0", "promote"} <= set(steps)
-    generate = steps["generate_instructions_round_0"]
-    assert generate["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu") == "1"
-    assert all(p["status"]["phase"] == "Succeeded" for name, p in steps.items() if name)
-
-
-def test_one_schedule_runs_the_whole_fleet_when_its_cronjob_fires(cluster, tiny_lm_dir):
-    """`schedule create` with a fleet config makes one CronJob; fired once, it runs every task's branch in pods."""
-    import time
-
-    kmock, kubelet = cluster["kmock"], cluster["kubelet"]
-
-    def cronjobs() -> set[str]:
-        listed = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/cronjobs", timeout=10).json()
-        return {c["metadata"]["name"] for c in listed.get("items", [])}
-
-    before, earlier_pods = cronjobs(), {p["metadata"]["name"] for p in pods(cluster)}
-    with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server:
-        fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
-        fleet["tasks"] = {"sum": {}, "larger": {}}
-        path = cluster["root"] / "fleet-schedule.yaml"
-        path.write_text(yaml.safe_dump(fleet))
-        created = instructzero(cluster, "schedule", "create", "--config", str(path), "--cron", "0 4 * * *",
-                               "--name", "fleet-nightly")  # fmt: skip
-        assert created.returncode == 0, created.stderr[-2000:]
-        (cronjob,) = cronjobs() - before
-        job = kubelet.trigger_cronjob(NAMESPACE, cronjob)
-        deadline, conditions = time.monotonic() + 600, []
-        while time.monotonic() < deadline:
-            status = requests.get(f"{kmock.url}/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{job}", timeout=10).json()
-            conditions = [c["type"] for c in (status.get("status") or {}).get("conditions") or []]
-            if "Complete" in conditions or "Failed" in conditions:
-                break
-            time.sleep(2)
-    assert "Complete" in conditions, conditions
-    steps = {(p["metadata"].get("labels") or {}).get("step_name"): p["status"]["phase"] for p in pods(cluster)
-             if p["metadata"]["name"] not in earlier_pods}  # fmt: skip
-    assert steps.get("sum.promote") == steps.get("larger.promote") == "Succeeded", steps
-    assert instructzero(cluster, "schedule", "delete", "--name", "fleet-nightly").returncode == 0
