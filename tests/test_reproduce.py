@@ -8,6 +8,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from test_cli import write_tiny_config
 
 from instructzero.blackbox.accounting import Spend
 from instructzero.cli import main
@@ -17,28 +18,14 @@ from instructzero.result import OptimizationResult, TestResult
 from instructzero.search.history import Candidates, History
 from instructzero.search.projection import draw_projection
 
-SEED, N_VALIDATION = 2, 4
-
-
-def tiny_local_config(folder, tiny_lm_dir):
-    """The cheapest pipeline config (tests/test_cli.py's): the tiny random model as white box and local black box."""
-    config = folder / "tiny.yaml"
-    config.write_text(json.dumps({
-        "seed": SEED,
-        "task": {"source": "instruction_induction", "name": "antonyms", "n_validation": N_VALIDATION, "max_test": 10,
-                 "checks": {"min_test_rows": 5}},
-        "whitebox": {"model": str(tiny_lm_dir), "max_new_tokens": 5},
-        "blackbox": {"model": str(tiny_lm_dir), "max_tokens": 3, "cache_path": str(folder / "answers.sqlite")},
-        "bo": {"n_init": 3, "n_rounds": 1, "q": 2, "num_restarts": 1, "raw_samples": 16},
-    }))  # fmt: skip
-    return config
+SEED, N_VALIDATION = 2, 4  # write_tiny_config's seed and validation subset
 
 
 def finished_run(folder, tiny_lm_dir, capsys):
     """A finished local run: its config file and the pipeline run."""
     from zenml.client import Client
 
-    config = tiny_local_config(folder, tiny_lm_dir)
+    config = write_tiny_config(folder, tiny_lm_dir)
     assert main(["run", "--config", str(config)]) == 0
     capsys.readouterr()
     (run,) = Client().list_pipeline_runs().items
@@ -75,7 +62,7 @@ def test_a_replay_of_a_local_run_matches_number_for_number_and_a_fresh_rerun_rep
     from zenml.enums import ExecutionStatus
 
     config, run = finished_run(tmp_path, tiny_lm_dir, capsys)
-    answers = tmp_path / "answers.sqlite"
+    answers = tmp_path / "cache.sqlite"
     before = digest(answers)
 
     assert main(["reproduce", str(run.id)]) == 0
@@ -126,7 +113,7 @@ def test_an_altered_stored_answer_is_the_first_difference_and_the_replay_exits_n
     config, run = finished_run(tmp_path, tiny_lm_dir, capsys)
     original = result_of(run.id)
     key = answer_key(config, original.history.batches[0].instructions[0], example=1)
-    with sqlite3.connect(tmp_path / "answers.sqlite") as db:
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
         assert db.execute("UPDATE responses SET text = 'ALTERED' WHERE key = ?", (key,)).rowcount == 1
     assert original.history.batches[0].answers[0][1] != "ALTERED"
 
@@ -147,7 +134,7 @@ def test_an_altered_stored_answer_is_the_first_difference_and_the_replay_exits_n
 def test_a_registry_version_from_a_fleet_run_replays_its_own_branch(zenml_store, tiny_lm_dir, tmp_path, capsys):
     from zenml.client import Client
 
-    plain = json.loads(tiny_local_config(tmp_path, tiny_lm_dir).read_text())
+    plain = json.loads(write_tiny_config(tmp_path, tiny_lm_dir).read_text())
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(json.dumps({**plain, "task": {k: v for k, v in plain["task"].items() if k != "name"},
                                  "tasks": {"antonyms": {}}}))  # fmt: skip
