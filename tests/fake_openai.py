@@ -55,11 +55,6 @@ class Fault:
     def reset() -> Fault:
         return Fault("reset")
 
-    @staticmethod
-    def none() -> Fault:
-        """An answer as usual: queued before a fault, it makes the fault hit a later request."""
-        return Fault("none")
-
 
 @dataclass
 class Request:
@@ -139,8 +134,7 @@ class FakeOpenAIServer:
         with self._lock:
             if self._fail_from is not None and len(self.requests) >= self._fail_from[0]:
                 return Fault.http(self._fail_from[1])
-            fault = self._faults.popleft() if self._faults else None
-            return None if fault is not None and fault.kind == "none" else fault
+            return self._faults.popleft() if self._faults else None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
