@@ -469,6 +469,10 @@ def _build_emulator_class():  # imported lazily: only the server process needs k
 
         # -- request handling ----------------------------------------------
         async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+            # kmock keeps every request it served and, for each request, scans them all again to match its
+            # reactions: quadratic, and in a 20-minute test with pollers it took most of a core. Nothing here
+            # reads kmock's request log (the audit is our own), so only the request being served is kept.
+            del self._requests[:-1]
             path = request.url.path
             if path.startswith("/_kmock/"):
                 if path == "/_kmock/objects":
