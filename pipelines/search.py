@@ -18,17 +18,10 @@ from instructzero.config.run import RunConfig
 from instructzero.pipelines.settings import step_options
 from instructzero.search.proposals import proposer_blackbox
 from instructzero.selection import reserved_for_selection, selection_calls
-from instructzero.steps import (
-    evaluate_on_test,
-    generate_instructions,
-    initial_design,
-    load_task,
-    promote,
-    sample_projection,
-    score_instructions,
-    select_instruction,
-    update_gp,
-)
+from instructzero.steps.evaluate_on_test import evaluate_on_test
+from instructzero.steps.generate_instructions import generate_instructions
+from instructzero.steps.initial_design import initial_design
+from instructzero.steps.load_task import load_task
 from instructzero.steps.model_registry import registry_model
 from instructzero.steps.names import (
     EVALUATE_ON_TEST,
@@ -43,6 +36,11 @@ from instructzero.steps.names import (
     in_branch,
     round_step,
 )
+from instructzero.steps.promote import promote
+from instructzero.steps.sample_projection import sample_projection
+from instructzero.steps.score_instructions import score_instructions
+from instructzero.steps.select_instruction import select_instruction
+from instructzero.steps.update_gp import update_gp
 
 
 @pipeline(enable_cache=True)

@@ -104,12 +104,9 @@ def test_pipeline_matches_optimize_keeps_lineage_and_hits_the_cache(zenml_store,
 def test_materializers_round_trip_exactly(zenml_store):
     from zenml.client import Client
 
-    from instructzero.materializers import (
-        CandidatesMaterializer,
-        HistoryMaterializer,
-        OptimizationResultMaterializer,
-        ProjectionMaterializer,
-    )
+    from instructzero.materializers.candidates import CandidatesMaterializer, HistoryMaterializer
+    from instructzero.materializers.projection import ProjectionMaterializer
+    from instructzero.materializers.result import OptimizationResultMaterializer
     from instructzero.result import TestResult
     from instructzero.search.projection import draw_projection
 
