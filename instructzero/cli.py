@@ -255,7 +255,9 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_prompt(args: argparse.Namespace) -> int:
     from instructzero.pipelines.registry import NoProductionPrompt, production_prompt
+    from instructzero.pipelines.run import zenml_logs_to_stderr
 
+    zenml_logs_to_stderr()
     try:
         prompt = production_prompt(args.task, args.model_name)
     except NoProductionPrompt as exc:

@@ -43,6 +43,19 @@ def ensure_source_root() -> None:
         source_utils.set_custom_source_root(os.getcwd())
 
 
+def zenml_logs_to_stderr() -> None:
+    """ZenML's console log lines (its warnings about the repository's stack, say) to stderr, so that stdout
+    carries only a command's own output: JSON or an instruction that a script reads."""
+    import logging
+    import sys
+
+    from zenml.logger import ZenMLConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, ZenMLConsoleHandler):
+            handler.setStream(sys.stderr)
+
+
 def check_artifact_store() -> None:
     """Fail in one line, before any step, when the active stack's artifact store cannot be used (a remote
     store with wrong keys, a missing bucket, or its endpoint down).

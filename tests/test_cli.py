@@ -216,3 +216,23 @@ def test_the_wheel_installs_without_constraints_keeps_torch_and_shadows_no_user_
     assert "`instructzero config copy local my.yaml`" in missing.stderr and "configs/" not in missing.stderr
     assert command("config", "copy", "local", "mine.yaml").returncode == 0
     assert (project / "mine.yaml").read_text() == (REPO / "configs" / "local.yaml").read_text()
+
+
+def test_zenml_log_lines_go_to_stderr_so_that_stdout_carries_only_the_commands_output(capfd):
+    """`instructzero prompt --format json | jq` must not see ZenML's warnings (about the repository's stack, say)."""
+    import logging
+
+    from zenml.logger import ZenMLConsoleHandler
+
+    from instructzero.pipelines.run import zenml_logs_to_stderr
+
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, ZenMLConsoleHandler)]
+    streams = [h.stream for h in handlers]
+    try:
+        zenml_logs_to_stderr()
+        logging.getLogger("zenml.client").warning("The current repo active stack is no longer available.")
+        out, err = capfd.readouterr()
+    finally:
+        for handler, stream in zip(handlers, streams):
+            handler.setStream(stream)
+    assert handlers and "no longer available" in err and "no longer available" not in out
