@@ -20,7 +20,7 @@ from instructzero.config.fleet import Fleet
 from instructzero.config.run import RunConfig
 from instructzero.errors import PipelineRunError
 from instructzero.pipelines.search import optimize_task
-from instructzero.pipelines.settings import step_options, use_in_cluster_credentials
+from instructzero.pipelines.settings import prepare_dynamic_run, step_options
 from instructzero.registry.recheck import reoptimization
 from instructzero.steps.load_task import load_task
 from instructzero.steps.names import LOAD_TASK, RECHECK_PRODUCTION, in_branch
@@ -29,7 +29,7 @@ from instructzero.steps.recheck_production import recheck_production
 
 @pipeline(dynamic=True, enable_cache=False)
 def recheck_pipeline(fleet: Fleet):
-    use_in_cluster_credentials()
+    prepare_dynamic_run()
     failed = []
     for name, config in fleet.tasks.items():
         try:

@@ -106,22 +106,21 @@ def on_kubernetes() -> bool:
     return components[StackComponentType.ORCHESTRATOR][0].flavor_name == "kubernetes"
 
 
-def use_in_cluster_credentials() -> None:
-    """In a dynamic pipeline's orchestrator pod, launch the step pods with the pod's own service account.
+#: Serialized size (bytes) up to which a dynamic pipeline passes a step's raw input (a config section, a seed) as
+#: a step parameter, as a static pipeline does. ZenML 0.98's default (0) makes each one an external artifact,
+#: stored and registered again for every step: in the orchestrator pod that was most of a re-optimization's time.
+STEP_PARAMETER_BYTES = 64 * 1024
 
-    The stack names a kube context (the workstation's); a pod has no kubeconfig. ZenML's static orchestrator
-    entrypoint loads the in-cluster config first (`get_kube_client(incluster=True)`, which the orchestrator then
-    reuses), but 0.98's dynamic runner goes straight to the context and cannot launch a step. This makes the same
-    call where it is missing: inside a pod (`KUBERNETES_SERVICE_HOST`, set by the kubelet) on a Kubernetes stack.
-    Anywhere else it does nothing.
-    """
+
+def prepare_dynamic_run() -> None:
+    """The first call of a dynamic pipeline's function (it runs in the orchestrator pod on Kubernetes): small raw
+    step inputs travel as step parameters (`ZENML_PARAMETER_SIZE_THRESHOLD`, unless the user set it).
+
+    (The orchestrator pod reaches the Kubernetes API with its service account because the stack's orchestrator
+    says `incluster`: `instructzero stack register`.)"""
     import os
 
-    if not os.environ.get("KUBERNETES_SERVICE_HOST") or not on_kubernetes():
-        return
-    from zenml.client import Client
-
-    Client().active_stack.orchestrator.get_kube_client(incluster=True)
+    os.environ.setdefault("ZENML_PARAMETER_SIZE_THRESHOLD", str(STEP_PARAMETER_BYTES))
 
 
 def step_options(step_name: str, k8s: KubernetesConfig) -> dict[str, Any]:

@@ -127,9 +127,12 @@ def register_stack(spec: KubernetesStack, activate: bool = True) -> list[str]:
             **(keys_ref if spec.s3_auth == "keys" else dict.fromkeys(keys_ref)),
             "client_kwargs": client_kwargs,
         }),
+        # `incluster`: inside a pod (an orchestrator pod, a dynamic run's too, or a CronJob's) the Kubernetes API is
+        # reached with the pod's service account; anywhere else ZenML falls back to `kubernetes_context`.
         StackComponentType.ORCHESTRATOR: (f"{spec.name}-orchestrator", "kubernetes", {
             "kubernetes_context": spec.kubernetes_context,
             "kubernetes_namespace": spec.namespace,
+            "incluster": True,
         }),
         StackComponentType.CONTAINER_REGISTRY: (f"{spec.name}-registry", "default", {"uri": spec.container_registry}),
         StackComponentType.IMAGE_BUILDER: (f"{spec.name}-builder", spec.image_builder, {}),

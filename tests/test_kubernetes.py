@@ -198,6 +198,17 @@ def production(cluster, task: str) -> dict:
     return json.loads(shown.stdout)
 
 
+def rechecks(cluster, model: str, version: str) -> list:
+    """The `rechecks` series recorded on one registry version (what `recheck_production` writes)."""
+    script = ("import json, sys; from zenml.client import Client; "
+              "v = Client().get_model_version(sys.argv[1], sys.argv[2]); "
+              "print(json.dumps(v.run_metadata.get('rechecks', [])))")  # fmt: skip
+    shown = subprocess.run([sys.executable, "-c", script, model, str(version)], cwd=REPO, env=cluster["env"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return json.loads(shown.stdout.strip().splitlines()[-1])
+
+
 def test_a_fleet_runs_as_parallel_pods_of_its_service_accounts_and_a_task_with_a_loopback_url_fails_alone(
     cluster, tiny_lm_dir
 ):
@@ -299,7 +310,7 @@ def test_a_schedule_is_one_cronjob_for_the_whole_fleet_that_can_be_listed_update
     assert deleted.returncode == 0 and cronjobs(cluster) == {}
 
 
-@pytest.mark.timeout(1800)  # the dynamic run's isolated steps take ~90 s each here (under investigation)
+@pytest.mark.timeout(1800)
 def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimizes_only_the_regressed_one(
     cluster, tiny_lm_dir
 ):
@@ -307,6 +318,7 @@ def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimi
     hand-made one), fired once, runs in pods with the credentials the server gave it, re-checks each task's
     production prompt and, in the same run, re-optimizes only the task whose black box got worse."""
     before = {task: production(cluster, task) for task in ("sum", "larger")}
+    audited = len(cluster["kmock"].audit())
     with FakeOpenAIServer(hashed_answer, api_key=API_KEY, host=cluster["host"]) as server, \
             FakeOpenAIServer(lambda prompt: "no idea", api_key=API_KEY, host=cluster["host"]) as worse:  # fmt: skip
         fleet = yaml.safe_load(open(k8s_config(cluster, server.base_url, tiny_lm_dir)))
@@ -323,14 +335,21 @@ def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimi
         conditions = wait_for_job(cluster, job, timeout=1500)
     assert "Complete" in conditions, conditions
     after = {task: production(cluster, task) for task in ("sum", "larger")}
-    for task in ("sum", "larger"):
-        assert len(after[task].get("rechecks") or []) == len(before[task].get("rechecks") or []) + 1, task
+    for task in ("sum", "larger"):  # each re-check is recorded on the version that was in production
+        recorded = rechecks(cluster, before[task]["model_name"], before[task]["version"])
+        assert len(recorded) == len(before[task].get("rechecks") or []) + 1, task
+    assert rechecks(cluster, "instructzero-sum", before["sum"]["version"])[-1]["regression"] is True
+    assert rechecks(cluster, "instructzero-larger", before["larger"]["version"])[-1]["regression"] is False
     assert int(after["larger"]["version"]) == int(before["larger"]["version"])  # healthy: re-checked only
     assert int(after["sum"]["version"]) > int(before["sum"]["version"])  # regressed: re-optimized, promoted
     in_recheck = {(p["metadata"].get("labels") or {}).get("step_name") for p in pods(cluster)
                   if "recheck-pipeline" in p["metadata"]["name"]}  # fmt: skip
     assert {"sum.recheck_production", "larger.recheck_production", "sum.generate_instructions_round_0"} <= in_recheck
     assert "larger.generate_instructions_round_0" not in in_recheck
+    (orchestrator_log,) = cluster["kmock"].pod_log_dir.glob(f"{NAMESPACE}_{job}-*_main.log")
+    assert "Failed to fetch orchestrator job name" not in orchestrator_log.read_text()  # in-cluster from the start
+    audit = cluster["kmock"].audit()[audited:]  # the dynamic run's pod launched every step pod within its Role
+    assert [a for a in audit if not a["allowed"]] == [] and {"create", "get"} <= {a["verb"] for a in audit}
     assert instructzero(cluster, "schedule", "delete", "--name", "nightly-recheck").returncode == 0
 
 
