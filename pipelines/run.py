@@ -51,9 +51,16 @@ def zenml_logs_to_stderr() -> None:
 
     from zenml.logger import ZenMLConsoleHandler
 
+    class _Stderr:  # whatever sys.stderr is when a line is written (a test's capture may come and go)
+        def write(self, text: str) -> int:
+            return sys.stderr.write(text)
+
+        def flush(self) -> None:
+            sys.stderr.flush()
+
     for handler in logging.getLogger().handlers:
         if isinstance(handler, ZenMLConsoleHandler):
-            handler.setStream(sys.stderr)
+            handler.setStream(_Stderr())
 
 
 def check_artifact_store() -> None:
