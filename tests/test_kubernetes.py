@@ -223,8 +223,6 @@ def test_a_fleet_runs_as_parallel_pods_of_its_service_accounts_and_a_task_with_a
     * a task whose black-box URL is `127.0.0.1` passes the workstation's check but reaches nothing from its pods,
       as on a real cluster: it fails alone, the command exits 2 naming it, the other tasks are registered.
     """
-    import re
-
     again = instructzero(cluster, *register_stack_argv(cluster))  # idempotent: all updated, nothing duplicated
     assert again.returncode == 0 and "created" not in again.stdout and again.stdout.count("updated") == 6
     kmock, kubelet = cluster["kmock"], cluster["kubelet"]
@@ -335,17 +333,19 @@ def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimi
         conditions = wait_for_job(cluster, job, timeout=1500)
     assert "Complete" in conditions, conditions
     after = {task: production(cluster, task) for task in ("sum", "larger")}
-    for task in ("sum", "larger"):  # each re-check is recorded on the version that was in production
-        recorded = rechecks(cluster, before[task]["model_name"], before[task]["version"])
-        assert len(recorded) == len(before[task].get("rechecks") or []) + 1, task
-    assert rechecks(cluster, "instructzero-sum", before["sum"]["version"])[-1]["regression"] is True
-    assert rechecks(cluster, "instructzero-larger", before["larger"]["version"])[-1]["regression"] is False
+    # each re-check is recorded on the version that was in production when it ran
+    recorded = {task: rechecks(cluster, before[task]["model_name"], before[task]["version"]) for task in before}
+    for task in ("sum", "larger"):
+        assert len(recorded[task]) == len(before[task].get("rechecks") or []) + 1, task
+    assert recorded["sum"][-1]["regression"] is True and recorded["larger"][-1]["regression"] is False
     assert int(after["larger"]["version"]) == int(before["larger"]["version"])  # healthy: re-checked only
     assert int(after["sum"]["version"]) > int(before["sum"]["version"])  # regressed: re-optimized, promoted
-    in_recheck = {(p["metadata"].get("labels") or {}).get("step_name") for p in pods(cluster)
+    in_recheck = {(p["metadata"].get("labels") or {}).get("step_name"): p for p in pods(cluster)
                   if "recheck-pipeline" in p["metadata"]["name"]}  # fmt: skip
-    assert {"sum.recheck_production", "larger.recheck_production", "sum.generate_instructions_round_0"} <= in_recheck
+    assert {"sum.recheck_production", "larger.recheck_production", "sum.generate_instructions_round_0"} <= set(in_recheck)
     assert "larger.generate_instructions_round_0" not in in_recheck
+    generate = in_recheck["sum.generate_instructions_round_0"]  # the dynamic run's generation pod has the GPU
+    assert generate["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu") == "1"
     (orchestrator_log,) = cluster["kmock"].pod_log_dir.glob(f"{NAMESPACE}_{job}-*_main.log")
     assert "Failed to fetch orchestrator job name" not in orchestrator_log.read_text()  # in-cluster from the start
     audit = cluster["kmock"].audit()[audited:]  # the dynamic run's pod launched every step pod within its Role
