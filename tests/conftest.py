@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+REPOSITORY_CONFIG = "repository-config.yaml"  # the active ids the checkout's `.zen` gets in each test
 #: The instruction-induction tasks shipped inside the package.
 II_DIR = REPO / "instructzero" / "datasets" / "instruction_induction"
 
@@ -77,7 +78,11 @@ def zenml_template(tmp_path_factory) -> Path:
     old = os.environ.get("ZENML_CONFIG_PATH")
     os.environ["ZENML_CONFIG_PATH"] = str(path)
     _reset_zenml()
-    Client().active_stack_model  # creates the database, default project and stack
+    client = Client()
+    stack_id = client.active_stack_model.id  # creates the database, default project and stack
+    # The checkout's `.zen` (ZenML's source root) also holds an active project and stack, which
+    # any test's stack activation rewrites; each test starts from the template's (see zenml_store).
+    (path / REPOSITORY_CONFIG).write_text(f"active_project_id: {client.active_project.id}\nactive_stack_id: {stack_id}\n")
     if not (REPO / ".zen").is_dir():
         Client.initialize(REPO)
     _reset_zenml()
@@ -98,9 +103,18 @@ def zenml_store(zenml_template, tmp_path, monkeypatch) -> Path:
     for config in target.rglob("config.yaml"):
         config.write_text(config.read_text().replace(str(zenml_template), str(target)))
     monkeypatch.setenv("ZENML_CONFIG_PATH", str(target))
+    # Ids another store left in the checkout's `.zen` (a cluster test's server, say) would make
+    # ZenML warn and fall back to its defaults, on stderr, in the middle of a test's output.
+    repo_config = REPO / ".zen" / "config.yaml"
+    saved = repo_config.read_text() if repo_config.exists() else None
+    repo_config.write_text((target / REPOSITORY_CONFIG).read_text())
     _reset_zenml()
     yield target
     _reset_zenml()
+    if saved is None:
+        repo_config.unlink(missing_ok=True)
+    else:
+        repo_config.write_text(saved)
 
 
 # --------------------------------------------------------------------------
