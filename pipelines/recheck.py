@@ -8,9 +8,11 @@ of generation, every night. ZenML's local and Kubernetes orchestrators both run 
 Kubernetes the pipeline function runs in the orchestrator pod, each step in a pod of its own: see
 `step_options`), and a schedule of this pipeline carries the whole rule, re-optimization included.
 
-The tasks of a fleet are re-checked one after another (a re-check is the test split's calls; an optimization
-after a regression is rare). A task whose step fails does not stop the others; the run fails at the end,
-naming the tasks that did.
+On Kubernetes the tasks' re-checks run side by side, each step in its own pod, at most
+`kubernetes.max_parallel_pods` tasks at a time; locally one after another (ZenML's local orchestrator would run
+concurrent steps as threads of one process). The optimizations of the tasks that regressed follow, one after
+another (a regression is rare; each optimization is a chain of steps). A task whose step fails does not stop the
+others; the run fails at the end, naming the tasks that did.
 """
 
 from zenml import pipeline
@@ -20,7 +22,7 @@ from instructzero.config.fleet import Fleet
 from instructzero.config.run import RunConfig
 from instructzero.errors import PipelineRunError
 from instructzero.pipelines.search import optimize_task
-from instructzero.pipelines.settings import prepare_dynamic_run, step_options
+from instructzero.pipelines.settings import on_kubernetes, prepare_dynamic_run, step_options
 from instructzero.registry.recheck import reoptimization
 from instructzero.steps.load_task import load_task
 from instructzero.steps.names import LOAD_TASK, RECHECK_PRODUCTION, in_branch
@@ -30,26 +32,49 @@ from instructzero.steps.recheck_production import recheck_production
 @pipeline(dynamic=True, enable_cache=False)
 def recheck_pipeline(fleet: Fleet):
     prepare_dynamic_run()
-    failed = []
-    for name, config in fleet.tasks.items():
+    names = list(fleet.tasks)
+    side_by_side = on_kubernetes()
+    wave = (fleet.kubernetes.max_parallel_pods or len(names)) if side_by_side else 1
+    failed, regressed = [], []
+    for start in range(0, len(names), wave):
+        started = {}
+        for name in names[start : start + wave]:
+            try:
+                started[name] = start_recheck(fleet.tasks[name], branch=fleet.branch(name), concurrent=side_by_side)
+            except RunStoppedException:
+                raise
+            except Exception:  # noqa: BLE001 - ZenML has recorded the failed step; the other tasks go on
+                failed.append(name)
+        for name, (task, check) in started.items():
+            try:
+                follow_up = reoptimization(fleet.tasks[name], check.load())
+            except RunStoppedException:
+                raise
+            except Exception:  # noqa: BLE001 - as above (a submitted step's failure surfaces here)
+                failed.append(name)
+                continue
+            if follow_up is not None:
+                regressed.append((name, follow_up, task))
+    for name, follow_up, task in regressed:
         try:
-            recheck_task(config, branch=fleet.branch(name))
+            optimize_task(follow_up, branch=fleet.branch(name), task=task)
         except RunStoppedException:
             raise
-        except Exception:  # noqa: BLE001 - ZenML has recorded the failed step; the other tasks go on
+        except Exception:  # noqa: BLE001 - as above
             failed.append(name)
     if failed:
-        raise PipelineRunError(f"the re-check of {', '.join(failed)} failed (see its failed step)")
+        raise PipelineRunError(f"the re-check of {', '.join(sorted(failed))} failed (see its failed step)")
 
 
-def recheck_task(config: RunConfig, branch: str = "") -> None:
-    """One task's re-check and, when it calls for one, its optimization (steps `<branch>.<step>`)."""
-    task, _ = load_task.with_options(**step_options(LOAD_TASK, config.kubernetes))(
-        task=config.task, seed=config.seed, id=in_branch(branch, LOAD_TASK))  # fmt: skip
-    check = recheck_production.with_options(**step_options(RECHECK_PRODUCTION, config.kubernetes))(
+def start_recheck(config: RunConfig, *, branch: str = "", concurrent: bool = False):
+    """Start one task's load and re-check (steps `<branch>.<step>`); returns the task's artifact and the check's
+    step output (`.load()` gives the `Recheck`), or their futures when `concurrent` (ZenML's `step.submit`)."""
+    load = load_task.with_options(**step_options(LOAD_TASK, config.kubernetes))
+    recheck = recheck_production.with_options(**step_options(RECHECK_PRODUCTION, config.kubernetes))
+    load, recheck = (load.submit, recheck.submit) if concurrent else (load, recheck)
+    task, _ = load(task=config.task, seed=config.seed, id=in_branch(branch, LOAD_TASK))
+    check = recheck(
         model_name=config.registry_model_name, blackbox=config.blackbox, evaluation=config.evaluation,
         recheck=config.recheck, seed=config.seed, task=task, id=in_branch(branch, RECHECK_PRODUCTION),
     )  # fmt: skip
-    follow_up = reoptimization(config, check.load())
-    if follow_up is not None:
-        optimize_task(follow_up, branch=branch, task=task)
+    return task, check

@@ -344,6 +344,13 @@ def test_the_fleets_recheck_schedule_fired_once_rechecks_every_task_and_reoptimi
                   if "recheck-pipeline" in p["metadata"]["name"]}  # fmt: skip
     assert {"sum.recheck_production", "larger.recheck_production", "sum.generate_instructions_round_0"} <= set(in_recheck)
     assert "larger.generate_instructions_round_0" not in in_recheck
+
+    def lifetime(pod: dict) -> tuple[str, str]:
+        (container,) = pod["status"]["containerStatuses"]
+        return pod["metadata"]["creationTimestamp"], container["state"]["terminated"]["finishedAt"]
+
+    loads = [lifetime(in_recheck[f"{task}.load_task"]) for task in ("sum", "larger")]
+    assert max(created for created, _ in loads) < min(finished for _, finished in loads)  # the tasks side by side
     generate = in_recheck["sum.generate_instructions_round_0"]  # the dynamic run's generation pod has the GPU
     assert generate["spec"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu") == "1"
     (orchestrator_log,) = cluster["kmock"].pod_log_dir.glob(f"{NAMESPACE}_{job}-*_main.log")
