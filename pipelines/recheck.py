@@ -15,6 +15,8 @@ another (a regression is rare; each optimization is a chain of steps). A task wh
 others; the run fails at the end, naming the tasks that did.
 """
 
+from contextlib import contextmanager
+
 from zenml import pipeline
 from zenml.exceptions import RunStoppedException
 
@@ -35,35 +37,37 @@ def recheck_pipeline(fleet: Fleet):
     names = list(fleet.tasks)
     side_by_side = on_kubernetes()
     wave = (fleet.kubernetes.max_parallel_pods or len(names)) if side_by_side else 1
-    failed, regressed = [], []
+    failed, regressed = TaskFailures(), []
     for start in range(0, len(names), wave):
         started = {}
         for name in names[start : start + wave]:
-            try:
+            with failed.of(name):
                 started[name] = start_recheck(fleet.tasks[name], branch=fleet.branch(name), concurrent=side_by_side)
-            except RunStoppedException:
-                raise
-            except Exception:  # noqa: BLE001 - ZenML has recorded the failed step; the other tasks go on
-                failed.append(name)
         for name, (task, check) in started.items():
-            try:
+            with failed.of(name):
                 follow_up = reoptimization(fleet.tasks[name], check.load())
-            except RunStoppedException:
-                raise
-            except Exception:  # noqa: BLE001 - as above (a submitted step's failure surfaces here)
-                failed.append(name)
-                continue
-            if follow_up is not None:
-                regressed.append((name, follow_up, task))
+                if follow_up is not None:
+                    regressed.append((name, follow_up, task))
     for name, follow_up, task in regressed:
-        try:
+        with failed.of(name):
             optimize_task(follow_up, branch=fleet.branch(name), task=task)
-        except RunStoppedException:
-            raise
-        except Exception:  # noqa: BLE001 - as above
-            failed.append(name)
     if failed:
         raise PipelineRunError(f"the re-check of {', '.join(sorted(failed))} failed (see its failed step)")
+
+
+class TaskFailures(list):
+    """The names of the tasks whose step failed: `with failures.of(name):` records that task's failure and lets
+    the run go on with the other tasks. ZenML has recorded the failed step itself (a submitted step's failure
+    surfaces at `.load()`); a stopped run stops here too."""
+
+    @contextmanager
+    def of(self, name: str):
+        try:
+            yield
+        except RunStoppedException:
+            raise
+        except Exception:  # noqa: BLE001 - any failure of one task's steps is that task's alone
+            self.append(name)
 
 
 def start_recheck(config: RunConfig, *, branch: str = "", concurrent: bool = False):

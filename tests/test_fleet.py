@@ -123,34 +123,40 @@ def test_a_fleet_runs_each_task_in_its_own_branch_and_a_broken_task_stops_only_i
 
 
 def test_the_recheck_of_a_fleet_reoptimizes_exactly_the_regressed_task(zenml_store, tiny_lm_dir, tmp_path, capsys):
-    """Both tasks in production; then `larger`'s black box gets worse. One re-check run of the fleet re-checks
-    both and re-optimizes `larger` only; `sum` runs its two re-check steps and nothing else."""
+    """Three tasks in production; then `larger`'s black box gets worse and `outage`'s goes down. One re-check
+    run of the fleet re-checks all three, re-optimizes `larger` only, and `outage`'s failure stops no other task
+    (the command exits 2 naming it); `sum` runs its two re-check steps and nothing else."""
     from zenml.client import Client
 
     answers = {"sum": right, "larger": larger_right}
     with FakeOpenAIServer(lambda p: answers["sum"](p)) as sum_box, \
-            FakeOpenAIServer(lambda p: answers["larger"](p)) as larger_box:  # fmt: skip
+            FakeOpenAIServer(lambda p: answers["larger"](p)) as larger_box, FakeOpenAIServer(right) as outage_box:  # fmt: skip
         config = tmp_path / "fleet.yaml"
         config.write_text(json.dumps({
             **shared(tiny_lm_dir, sum_box.base_url, tmp_path / "answers.sqlite"),
             "recheck": {"fresh_answers": True, "reoptimize": True},
-            "tasks": {"sum": {}, "larger": {"blackbox": {"base_url": larger_box.base_url}}},
+            "tasks": {"sum": {}, "larger": {"blackbox": {"base_url": larger_box.base_url}},
+                      "outage": {"task": {"name": "sum"}, "registry": {"model_name": "instructzero-outage"},
+                                 "blackbox": {"base_url": outage_box.base_url, "max_retries": 0}}},
         }))  # fmt: skip
         assert main(["run", "--config", str(config)]) == 0
         answers["larger"] = wrong
+        outage_box.fail_from(0, 503)  # it still lists its model: the client's checks pass, the re-check step fails
         capsys.readouterr()
         sum_paid = len(sum_box.requests)
         code = main(["recheck", "--config", str(config)])
         out, err = capsys.readouterr()
 
-    assert code == 1, err[-3000:]
+    assert code == 2, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("error: 1 of 3 tasks failed (outage: failed in step "
+                                                   "outage.recheck_production")  # fmt: skip
     assert "sum: recheck:           instructzero-sum version 1: no regression" in out
     assert "larger: recheck:           instructzero-larger version 1: regression" in out
     assert "larger: re-optimized:" in out and "sum: re-optimized" not in out
     assert len(sum_box.requests) - sum_paid == 15  # sum's re-check: its test split, asked afresh; nothing more
     run = Client().list_pipeline_runs(sort_by="desc:created", size=1).items[0]
     run = Client().get_pipeline_run(run.id)
-    assert run.status.value == "completed"
+    assert run.status.value == "failed" and run.steps["outage.recheck_production"].status.value == "failed"
     sum_steps = {name for name in run.steps if name.startswith("sum.")}
     larger_steps = {name for name in run.steps if name.startswith("larger.")}
     assert sum_steps == {"sum.load_task", "sum.recheck_production"}
