@@ -257,11 +257,11 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     from instructzero.pipelines.registry import NoProductionPrompt, production_prompt
     from instructzero.pipelines.run import zenml_logs_to_stderr
 
-    zenml_logs_to_stderr()
-    try:
-        prompt = production_prompt(args.task, args.model_name)
-    except NoProductionPrompt as exc:
-        raise InstructZeroError(str(exc)) from None
+    with zenml_logs_to_stderr():
+        try:
+            prompt = production_prompt(args.task, args.model_name)
+        except NoProductionPrompt as exc:
+            raise InstructZeroError(str(exc)) from None
     if args.format == "json":
         text = prompt.to_json() + "\n"
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,9 +45,11 @@ def ensure_source_root() -> None:
         source_utils.set_custom_source_root(os.getcwd())
 
 
-def zenml_logs_to_stderr() -> None:
-    """ZenML's console log lines (its warnings about the repository's stack, say) to stderr, so that stdout
-    carries only a command's own output: JSON or an instruction that a script reads."""
+@contextmanager
+def zenml_logs_to_stderr() -> Iterator[None]:
+    """Within the block, ZenML's console log lines (its warnings about the repository's stack, say) go to stderr,
+    so that stdout carries only a command's own output: JSON or an instruction that a script reads. ZenML's own
+    streams come back after it (a command called in-process, by a test say, leaves nothing behind)."""
     import logging
     import sys
 
@@ -58,9 +62,15 @@ def zenml_logs_to_stderr() -> None:
         def flush(self) -> None:
             sys.stderr.flush()
 
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, ZenMLConsoleHandler):
-            handler.setStream(_Stderr())
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, ZenMLConsoleHandler)]
+    streams = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.setStream(_Stderr())
+    try:
+        yield
+    finally:
+        for handler, stream in zip(handlers, streams):
+            handler.setStream(stream)
 
 
 def check_artifact_store() -> None:

@@ -4,6 +4,7 @@ real servers (S3, ZenML, an emulated Kubernetes) started once per session."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,11 +71,14 @@ def _reset_zenml() -> None:
 
 
 @pytest.fixture(scope="session")
-def zenml_template(tmp_path_factory) -> Path:
+def zenml_template(tmp_path_factory) -> Iterator[Path]:
     """One initialized ZenML store per session; tests get copies, not fresh inits."""
     from zenml.client import Client
 
     path = tmp_path_factory.mktemp("zenml-template")
+    repo_config = REPO / ".zen" / "config.yaml"  # read before any client: a client rewrites ids it cannot find
+    before = repo_config.read_text() if repo_config.exists() else None
+    created = not (REPO / ".zen").is_dir()
     old = os.environ.get("ZENML_CONFIG_PATH")
     os.environ["ZENML_CONFIG_PATH"] = str(path)
     _reset_zenml()
@@ -83,14 +87,21 @@ def zenml_template(tmp_path_factory) -> Path:
     # The checkout's `.zen` (ZenML's source root) also holds an active project and stack, which
     # any test's stack activation rewrites; each test starts from the template's (see zenml_store).
     (path / REPOSITORY_CONFIG).write_text(f"active_project_id: {client.active_project.id}\nactive_stack_id: {stack_id}\n")
-    if not (REPO / ".zen").is_dir():
+    if created:
         Client.initialize(REPO)
     _reset_zenml()
     if old is None:
         del os.environ["ZENML_CONFIG_PATH"]
     else:
         os.environ["ZENML_CONFIG_PATH"] = old
-    return path
+    yield path
+    # The developer's next `make run` finds the checkout's `.zen` as it was, not ids of a deleted test store.
+    if created:
+        import shutil
+
+        shutil.rmtree(REPO / ".zen", ignore_errors=True)
+    elif before is not None:
+        repo_config.write_text(before)
 
 
 @pytest.fixture

@@ -228,11 +228,8 @@ def test_zenml_log_lines_go_to_stderr_so_that_stdout_carries_only_the_commands_o
 
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, ZenMLConsoleHandler)]
     streams = [h.stream for h in handlers]
-    try:
-        zenml_logs_to_stderr()
+    with zenml_logs_to_stderr():
         logging.getLogger("zenml.client").warning("The current repo active stack is no longer available.")
         out, err = capfd.readouterr()
-    finally:
-        for handler, stream in zip(handlers, streams):
-            handler.setStream(stream)
     assert handlers and "no longer available" in err and "no longer available" not in out
+    assert [h.stream for h in handlers] == streams  # ZenML's own streams again: nothing outlives the command
