@@ -25,7 +25,13 @@ from instructzero.search.history import History
 from instructzero.search.projection import projection_for_model
 from instructzero.search.proposals import propose_instructions, proposer_blackbox
 from instructzero.search.rounds import advance, initial_soft_prompts
-from instructzero.selection import ranking_values, reserved_for_selection, select_winner, selection_calls
+from instructzero.selection import (
+    ranking_values,
+    reserved_for_selection,
+    score_user_instructions,
+    select_winner,
+    selection_calls,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +59,16 @@ def optimize(
     cache = ResponseCache(bb.cache_path)
     caller = BlackBoxCaller.for_config(bb, cache, backend=backend, progress=progress)
     sizes = {"n_validation": config.task.n_validation, "seed": config.seed,
-             "n_baselines": len(config.baseline_instructions), "selection_calls": selection_calls(config)}  # fmt: skip
+             "n_baselines": len(config.task.instructions), "selection_calls": selection_calls(config)}  # fmt: skip
 
+    # The user's own instructions first, on the same validation subset: the incumbents the search must beat.
+    users, _ = score_user_instructions(caller, config.user_instructions, examples, task.metric)
     history = History()
     soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
     for round_index in range(bo.n_rounds + 1):
         proposals = propose_instructions(
             bo.strategy, soft_prompts, whitebox=wb, ape=config.ape, projection=projection, task=task,
-            n_exemplars=config.task.n_exemplars, seed=config.seed,
+            n_exemplars=config.task.n_exemplars, seed=config.seed, instructions=config.task.instructions,
             proposer=proposer_blackbox(bo.strategy, config.ape, bb), cache=cache,
             budget=search_budget(bb, task, spent=history.spend, **sizes), progress=progress,
         )  # fmt: skip
@@ -89,11 +97,11 @@ def optimize(
         metric=task.metric, config=config.selection,
         budget=search_budget(bb, task, spent=history.spend, **{**sizes, "selection_calls": 0}),
         ranking=ranking_values(history, config.selection, bo, config.seed),
-        search_on_metric=config.task.objective == "metric",
+        search_on_metric=config.task.objective == "metric", users=users, seed=config.seed,
     )  # fmt: skip
     evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
     test = evaluator.winner_on_test(selection, task.test)
-    baselines = evaluator.baselines(config.baseline_instructions, examples, task.test)
+    baselines = evaluator.baselines(config.task.instructions, examples, task.test)
     return build_result(
         task,
         history,

@@ -22,7 +22,7 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
     task = checked_task if checked_task is not None else load_checked_task(config.task, config.seed)[0]
     bb = config.blackbox
     n_validation = len(task.validation_subset(config.task.n_validation, config.seed))
-    n_baselines = len(config.baseline_instructions)
+    n_baselines = len(config.task.instructions)
     held = selection_calls(config)
     needed = n_validation + held_back_calls(task, n_validation=config.task.n_validation, seed=config.seed,
                                             n_baselines=n_baselines, selection_calls=held)  # fmt: skip

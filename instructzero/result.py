@@ -49,6 +49,24 @@ class BaselineScore:
         return self.validation_spend + self.test.spend
 
 
+class UserComparison(BaseModel):
+    """The selection's best challenger against the best of the user's own instructions, on the validation
+    examples both were scored on (paired): the mean difference (challenger minus user) and its 95% interval."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: True when the user's instruction stayed the winner.
+    kept: bool
+    difference: float
+    ci_low: float
+    ci_high: float
+    #: Paired validation examples behind the difference.
+    n: int
+    #: Candidate indices (in `Selection.candidates`) of the challenger and of the user's instruction.
+    challenger: int
+    user: int
+
+
 class Selection(BaseModel):
     """How the winner was chosen: the candidates, the evidence on each, the rungs, what it cost.
 
@@ -73,6 +91,29 @@ class Selection(BaseModel):
     winner: int = 0
     #: What the stage's black-box calls cost (`Spend` fields).
     spend: dict[str, int | float] = {}
+    #: The first `n_user` candidates are the user's own instructions (`task.instructions`), the incumbents.
+    n_user: int = 0
+    #: How the best challenger fared against the user's best instruction (None: no user instruction, or no
+    #: challenger).
+    user_comparison: UserComparison | None = None
+
+    @property
+    def user_kept(self) -> bool:
+        """The winner is one of the user's own instructions."""
+        return self.winner < self.n_user
+
+    def describe_user(self) -> str:
+        """Kept or beaten, and by how much, on the validation evidence."""
+        if not self.n_user:
+            return ""
+        c = self.user_comparison
+        if c is None:
+            return "kept: the search found no other instruction to compare"
+        versus = (f"{c.difference:+.3f} (95% CI {c.ci_low:+.3f} to {c.ci_high:+.3f}, {c.n} paired validation "
+                  f"examples)")  # fmt: skip
+        if self.user_kept:
+            return f"kept: the best challenger {self.candidates[c.challenger]!r} scored {versus}"
+        return f"beaten by {versus}"
 
     @property
     def winner_instruction(self) -> str:
@@ -91,6 +132,8 @@ class Selection(BaseModel):
 
     def describe(self) -> str:
         if not self.rungs:
+            if self.n_user:
+                return "your instruction against the search's best on the validation subset (no selection stage)"
             return "the best validation score (no selection stage)"
         n = (self.validation_counts[self.winner] if self.validation_counts else self.validation_n) + \
             self.selection_n[self.winner]  # fmt: skip
@@ -142,6 +185,39 @@ class OptimizationResult:
         return sum((b.spend for b in self.baselines), self.history.spend + selection + self.test.spend)
 
     @property
+    def user_baseline(self) -> BaselineScore | None:
+        """The user's instruction the winner was compared with (the best of them on validation evidence)."""
+        if self.selection is None or not self.selection.n_user or not self.baselines:
+            return None
+        c = self.selection.user_comparison
+        text = self.selection.candidates[c.user if c is not None else 0]
+        return next((b for b in self.baselines if b.instruction == text), None)
+
+    def user_test_comparison(self):
+        """The winner minus the user's instruction on the same test examples (a paired
+        :class:`~instructzero.registry.comparison.Comparison`), or None without a user instruction."""
+        from instructzero.registry.comparison import compare
+        from instructzero.seeding import derive_seed
+
+        user = self.user_baseline
+        if user is None or len(user.test.per_example) != len(self.test.per_example):
+            return None
+        return compare(self.test.per_example, user.test.per_example, paired=True, confidence=self.test.confidence,
+                       seed=derive_seed(self.seed, "user_test"))  # fmt: skip
+
+    def describe_user(self) -> str:
+        """One line: was the user's instruction kept or beaten, by how much on validation, and on test."""
+        user = self.user_baseline
+        if user is None or self.selection is None:
+            return ""
+        line = f"{self.selection.describe_user()}; "
+        if self.selection.user_kept:
+            return line + f"the winner is yours: {user.instruction!r}"
+        comparison = self.user_test_comparison()
+        on_test = f"on test {comparison.describe()}" if comparison is not None else "not compared on test"
+        return line + f"{on_test} against {user.instruction!r}"
+
+    @property
     def blackbox_calls(self) -> int:
         return self.spend.calls
 
@@ -163,8 +239,9 @@ class OptimizationResult:
                 f"{len(t.per_example)} examples)",
                 f"black-box calls:   {s.calls} ({s.cache_hits} answers reused from cache, {s.retries} retries)",
                 f"tokens, cost:      {s.prompt_tokens} prompt + {s.completion_tokens} completion, ${s.cost_usd:.4f}",
-                *(f"baseline:          validation {b.validation_score:.3f}, test {b.test.score:.3f} "
+                *(f"your instruction:  validation {b.validation_score:.3f}, test {b.test.score:.3f} "
                   f"({pct}% CI {b.test.ci_low:.3f}-{b.test.ci_high:.3f}): {b.instruction}" for b in self.baselines),
+                *([f"against yours:     {line}"] if (line := self.describe_user()) else []),
                 f"stopped:           {self.stop_reason}",
                 f"wall time:         {self.wall_time_s:.1f} s",
             ]

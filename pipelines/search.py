@@ -75,7 +75,7 @@ def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_
     # Calls held back for the baselines matter only under a spending cap: without one, editing the
     # baselines must not rerun the search.
     capped = bb.max_calls is not None or bb.max_cost_usd is not None
-    n_baselines = len(config.baseline_instructions) if capped else 0
+    n_baselines = len(config.task.instructions) if capped else 0
     held_for_selection = selection_calls(config)
     proposer = proposer_blackbox(bo.strategy, config.ape, bb)
     ape = config.ape if bo.strategy == "ape" else type(config.ape)()  # unused otherwise: keep it out of the key
@@ -99,6 +99,7 @@ def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_
     for r in range(bo.n_rounds + 1):
         instructions = generate(
             strategy=bo.strategy, whitebox=wb, ape=ape, proposer=proposer, n_exemplars=config.task.n_exemplars,
+            instructions=config.task.instructions if wb.show_instructions else [],
             n_validation=n_validation if proposer else 0, n_baselines=n_baselines if proposer else 0,
             selection_calls=held_for_selection if proposer else 0, seed=seed,
             task=task, projection=projection, history=history if proposer else None, soft_prompts=soft_prompts,
@@ -114,11 +115,12 @@ def optimize_task(config: RunConfig, *, branch: str = "", task=None, warm_start_
         history, soft_prompts = gp(bo=bo, seed=seed, history=history, candidates=candidates, next_round=r + 1,
                                    id=named(UPDATE_GP, r))  # fmt: skip
     chosen = select(blackbox=bb, selection=config.selection, bo=bo, n_validation=n_validation,
-                    n_baselines=n_baselines, objective=config.task.objective, seed=seed, task=task,
+                    n_baselines=n_baselines, user_instructions=config.user_instructions,
+                    objective=config.task.objective, seed=seed, task=task,
                     history=history, id=named(SELECT_INSTRUCTION))  # fmt: skip
     result = evaluate(
         blackbox=bb, evaluation=config.evaluation, stop_at_score=bo.stop_at_score, n_validation=n_validation,
-        baseline_instructions=config.baseline_instructions, seed=seed, task=task, projection=projection,
+        baseline_instructions=config.task.instructions, seed=seed, task=task, projection=projection,
         history=history, selection=chosen, id=named(EVALUATE_ON_TEST),
     )  # fmt: skip
     register(config=config, task=task, result=result, branch=branch, id=named(PROMOTE))

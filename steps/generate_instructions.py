@@ -25,6 +25,7 @@ def generate_instructions(
     ape: APEConfig,
     proposer: BlackBoxConfig | None,
     n_exemplars: int,
+    instructions: list[str],
     n_validation: int,
     n_baselines: int,
     selection_calls: int,
@@ -38,7 +39,8 @@ def generate_instructions(
 
     `proposer` is the black box only when it proposes (APE as in its paper); then the budget
     (from `history`, given only then: otherwise the history's bookkeeping would tie this step's
-    cache to the scoring's) covers its calls too.
+    cache to the scoring's) covers its calls too. `instructions` are the user's, which the white box reads
+    only with `whitebox.show_instructions` (the pipeline passes none otherwise, so they stay out of the key).
     """
     budget = None
     if proposer is not None and history is not None:
@@ -47,5 +49,5 @@ def generate_instructions(
     with step_response_cache(proposer) if proposer is not None else nullcontext() as cache:
         return propose_instructions(
             strategy, soft_prompts, whitebox=whitebox, ape=ape, projection=projection, task=task,
-            n_exemplars=n_exemplars, seed=seed, proposer=proposer, cache=cache, budget=budget, progress=True,
+            n_exemplars=n_exemplars, seed=seed, instructions=instructions, proposer=proposer, cache=cache, budget=budget, progress=True,
         )  # fmt: skip

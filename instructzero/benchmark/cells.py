@@ -48,7 +48,9 @@ def run_cell(
         result = optimize(config, backend=backend, checked_task=task)
         row = {"validation_score": result.validation_score, "pick_score": result.pick_score, "test": result.test,
                "calls": result.blackbox_calls,
-               "cache_hits": result.spend.cache_hits, "instructions": result.history.instructions}  # fmt: skip
+               "cache_hits": result.spend.cache_hits, "instructions": result.history.instructions,
+               "user_kept": "" if result.selection is None or not result.selection.n_user else
+               int(result.selection.user_kept)}  # fmt: skip
         curve = result.history.best_so_far()
         history = result.history
     instructions, test = row.pop("instructions"), row.pop("test")
@@ -66,5 +68,5 @@ def _manual(config: RunConfig, backend: Backend, task: TaskData) -> list[Baselin
     caller = BlackBoxCaller.for_config(bb, ResponseCache(bb.cache_path), backend=backend)
     examples = task.validation_subset(config.task.n_validation, config.seed)
     return Evaluator(caller, task.metric, config.evaluation, config.seed).baselines(
-        config.baseline_instructions, examples, task.test
+        config.task.instructions, examples, task.test
     )

@@ -27,7 +27,7 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 REFERENCE = "instructzero"
 FIELDS = ["task", "method", "seed", "validation_score", "pick_score", "test_score", "test_ci_low", "test_ci_high", "calls",
-          "cache_hits", "instructions", "distinct", "degenerate", "wall_s", "best_instruction", "cell"]  # fmt: skip
+          "cache_hits", "instructions", "distinct", "degenerate", "wall_s", "best_instruction", "user_kept", "cell"]  # fmt: skip
 
 
 #: A task's name keys its rows and names its files (caches, curves, histories): no path separators or spaces.
@@ -152,16 +152,24 @@ def cell_config(bench: BenchmarkConfig, task: str, method: str, seed: int) -> Ru
     data = deep_merge(bench.run, bench.variants.get(method, METHODS.get(method, {})))
     data = deep_merge(data, bench.task_overrides.get(task, {}))
     data = deep_merge(data, {"seed": seed, "task": bench.task(task).section()})
-    if method == "manual":
-        data["baseline_instructions"] = bench.manual_instructions[task]
+    if bench.manual_instructions.get(task) and "instructions" not in data["task"]:
+        # The user's own instructions reach every cell: `manual` scores them alone, the other methods report them
+        # beside their winner and, with `selection.user_instructions` on, keep them unless beaten.
+        data = deep_merge(data, {"task": {"instructions": bench.manual_instructions[task]}})
     config = parse_config(data, origin=f"benchmark cell {task}/{method}/{seed}")
     # Raw records, not parsed ones: a malformed file is left to the data checks, which run before the first cell.
-    n_test = min(len(read_raw_splits(config.task, seed)[1]["test"]), config.task.max_test)
+    splits = read_raw_splits(config.task, seed)[1]
+    n_test = min(len(splits["test"]), config.task.max_test)
+    m = min(len(splits["validation"]), config.task.n_validation)
     cache = Path(bench.output_dir) / "cells" / f"{task}__{method}__{seed}.sqlite"
-    # Every instruction a cell tests costs `n_test` more calls: one for a search, each of the user's own for `manual`.
-    n_tested = 1 + len(config.baseline_instructions)
+    # Every instruction a cell tests costs `n_test` more calls: one for a search, each of the user's own too. The
+    # user's validation scores are part of the equal budget where they compete with the search's (their calls
+    # are its evidence), and come on top where they are only reported.
+    n_user = len(config.task.instructions)
+    on_top = n_user * m if method == "manual" or not config.user_instructions else 0
+    max_calls = bench.validation_calls + (1 + n_user) * n_test + on_top
     return config.model_copy(update={"blackbox": config.blackbox.model_copy(
-        update={"max_calls": bench.validation_calls + n_tested * n_test, "cache_path": str(cache)})})  # fmt: skip
+        update={"max_calls": max_calls, "cache_path": str(cache)})})  # fmt: skip
 
 
 def cell_key(config: RunConfig) -> str:

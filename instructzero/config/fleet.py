@@ -7,7 +7,7 @@ budget, baseline instructions, registry, ...), each deep-merged over the rest of
     bo: {n_init: 10, n_rounds: 2}
     tasks:
       antonyms: {task: {source: instruction_induction}}      # task.name defaults to the key
-      tickets: {task: {source: file, path: tickets.jsonl}, bo: {n_rounds: 4}, baseline_instructions: [...]}
+      tickets: {task: {source: file, path: tickets.jsonl, instructions: [...]}, bo: {n_rounds: 4}}
 
 Each task registers on its own registry model (`instructzero-<task.name>`, or its `registry.model_name`), so
 those names must differ. The tasks share one response cache (`blackbox.cache_path`) and the run-wide

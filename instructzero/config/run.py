@@ -7,7 +7,7 @@ model is loaded or any black-box call is paid for.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import ValidationError, model_validator
@@ -24,7 +24,23 @@ from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
 from instructzero.errors import ConfigError
 
 
+#: Named bundles of settings a config can start from (`preset: paper`); the file's own keys override them.
+#: No preset: the shipped defaults, the settings the benchmark chose on validation data (BENCHMARKS.md 8).
+PRESETS: dict[str, dict[str, Any]] = {
+    # The InstructZero paper's rule: the reference U(-1, 1) projection, "The instruction was to ..." handed to the
+    # black box, the open sentence, the best validation score wins, and the user's own instructions are only
+    # reported beside the winner.
+    "paper": {
+        "projection": {"distribution": "uniform"},
+        "whitebox": {"instruction_form": "description", "instruction_start": "", "show_instructions": False},
+        "selection": {"enabled": False, "user_instructions": False},
+    },
+}
+
+
 class RunConfig(StrictModel):
+    #: Settings to start from (see :data:`PRESETS`): `paper` for the paper's rule; unset for the shipped defaults.
+    preset: Literal["paper"] | None = None
     seed: int = 0
     task: TaskConfig = TaskConfig()
     whitebox: WhiteBoxConfig = WhiteBoxConfig()
@@ -36,11 +52,29 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
     recheck: RecheckConfig = RecheckConfig()
-    #: The user's own instructions (their current prompts): scored on the validation subset and the
-    #: test split like the winner, and reported beside it.
-    baseline_instructions: list[str] = []
     #: Pods on a Kubernetes stack (resources, GPU placement, secrets, retries); ignored by the local orchestrator.
     kubernetes: KubernetesConfig = KubernetesConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_and_renamed_keys(cls, data: Any) -> Any:
+        """`baseline_instructions` (the key's old name, in older configs and registry records) becomes
+        `task.instructions`; a `preset`'s settings go under the file's own keys."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "baseline_instructions" in data:
+            old = data.pop("baseline_instructions") or []
+            task = dict(data.get("task") or {})
+            if old and task.get("instructions"):
+                raise ValueError("baseline_instructions is the old name of task.instructions: give only one of them")
+            if old:
+                task["instructions"] = old
+            data["task"] = task
+        preset = data.get("preset")
+        if isinstance(preset, str) and preset in PRESETS:
+            data = deep_merge(PRESETS[preset], data)
+        return data
 
     @model_validator(mode="after")
     def _warm_start_needs_bo(self) -> RunConfig:
@@ -52,7 +86,15 @@ class RunConfig(StrictModel):
         if self.task.objective == "logprob" and not self.selection.enabled:
             raise ValueError("task.objective 'logprob' needs selection.enabled: true (the winner is picked on the"
                              " task's metric by the selection stage)")  # fmt: skip
+        if self.whitebox.show_instructions and not self.task.instructions:
+            raise ValueError("whitebox.show_instructions needs task.instructions (the instructions the white box"
+                             " reads)")  # fmt: skip
         return self
+
+    @property
+    def user_instructions(self) -> list[str]:
+        """The user's instructions that compete as incumbents (none when `selection.user_instructions` is off)."""
+        return self.task.instructions if self.selection.user_instructions else []
 
     @property
     def registry_model_name(self) -> str:

@@ -64,18 +64,25 @@ class SelectionConfig(StrictModel):
     re-scored on examples the search never saw (validation examples outside its fixed subset;
     never the test split), by successive halving: each rung spends an equal share of `calls`
     on the survivors, all on the same fresh examples, and keeps the best 1/`eta` by pooled
-    evidence (search subset and selection examples together). Disabled, the winner is the
-    search's best validation score, as in the paper.
+    evidence (search subset and selection examples together). The user's own instructions join
+    them as incumbents (`user_instructions`). Disabled, the winner is the search's best validation
+    score, as in the paper.
     """
 
-    enabled: bool = False
+    enabled: bool = True
+    #: The user's own instructions (`task.instructions`) compete as incumbents: they stay the winner unless the
+    #: search's best beats them (see `min_gain`). False: they are only reported beside the winner (the paper).
+    user_instructions: bool = True
     #: How the search's instructions are ranked for the pick (and for the stage's candidates): `validation`, their
     #: mean on the search's validation subset (the paper); `posterior_mean`, the GP's estimate of their score at
     #: their soft prompts, which shrinks a lucky draw toward its neighbours (Ax's recommendation; `bo` only).
     rank_by: Literal["validation", "posterior_mean"] = "validation"
-    candidates: int = Field(8, ge=2)
+    candidates: int = Field(4, ge=2)
     #: Black-box calls of the whole stage; held back from the search's budget under a cap.
-    calls: int = Field(240, ge=1)
+    calls: int = Field(72, ge=1)
     #: Selection examples drawn at most (each rung uses fresh ones).
     max_examples: int = Field(100, ge=1)
     eta: int = Field(2, ge=2)
+    #: How much higher (a mean over the same validation examples) the search's best must score than the best of
+    #: the user's own instructions (`task.instructions`) to replace it; 0: strictly higher.
+    min_gain: float = Field(0.0, ge=0.0, le=1.0)

@@ -44,6 +44,11 @@ class TaskConfig(StrictModel):
     #: or `logprob` (the black box's probability of the gold answer: a continuous, less noisy score; the backend
     #: must give log-probabilities, and the winner is still picked on the metric by the selection stage).
     objective: Literal["metric", "logprob"] = "metric"
+    #: The user's own instructions for this task (their current prompts). They are scored first, on the same
+    #: validation subset as the search's, enter the selection stage as incumbents and stay the winner unless an
+    #: instruction of the search beats them on the examples both were scored on; they are scored on the test
+    #: split beside the winner and set the registry's floor.
+    instructions: list[str] = []
     n_exemplars: int = Field(DEFAULT_N_EXEMPLARS, ge=1)
     n_validation: int = Field(DEFAULT_N_VALIDATION, ge=1)
     max_test: int = Field(DEFAULT_MAX_TEST, ge=1)
@@ -56,6 +61,16 @@ class TaskConfig(StrictModel):
         if metric is not None:
             metric_reference(metric)
         return metric
+
+    @field_validator("instructions")
+    @classmethod
+    def _instructions_not_blank(cls, instructions: list[str]) -> list[str]:
+        cleaned = [" ".join(v.split()) for v in instructions]
+        if any(not v for v in cleaned):
+            raise ValueError("an instruction is blank: give each of your instructions as text, or remove it")
+        if len(set(cleaned)) < len(cleaned):
+            raise ValueError("an instruction appears twice: list each of your instructions once")
+        return cleaned
 
     @model_validator(mode="after")
     def _source_fields(self) -> TaskConfig:

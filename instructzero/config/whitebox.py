@@ -23,10 +23,14 @@ class WhiteBoxConfig(StrictModel):
     template: Literal["plain", "ape"] = "plain"
     #: What the black box is handed: `description`, the completed sentence "The instruction was to <v>." (the
     #: reference), or `imperative`, "<V>." alone (what a user writes; a chat model follows it more literally).
-    instruction_form: Literal["description", "imperative"] = "description"
+    instruction_form: Literal["description", "imperative"] = "imperative"
     #: The first words of every instruction, written after "The instruction was to" before the white box
     #: completes it (e.g. `output`: "Output the opposite of the word."); empty: the reference's open sentence.
-    instruction_start: str = Field("", max_length=40)
+    instruction_start: str = Field("output", max_length=40)
+    #: The white box reads the user's own instructions (`task.instructions`) after the exemplars, as a first
+    #: draft, so the soft prompts search around them (the text, and so the map p -> instruction, is fixed for
+    #: the run).
+    show_instructions: bool = False
     #: Forbid repeating any n-gram of this size in a generated instruction (0: off). 3 stops the
     #: "the maximum value of the maximum value of ..." loops a small white box falls into.
     no_repeat_ngram_size: int = Field(3, ge=0)
@@ -38,4 +42,4 @@ class ProjectionConfig(StrictModel):
 
     intrinsic_dim: int = Field(DEFAULT_INTRINSIC_DIM, ge=1)
     #: `uniform` is the reference behaviour; `normal` scales A to the token-embedding std.
-    distribution: Literal["normal", "uniform"] = "uniform"
+    distribution: Literal["normal", "uniform"] = "normal"

@@ -25,9 +25,29 @@ def _larger(rng: random.Random) -> list[Example]:
     return [Example(input=f"{a} {b}", answers=(str(max(a, b)),)) for a, b in sorted(pairs)]
 
 
+def _smallest(rng: random.Random) -> list[Example]:
+    """The smallest of three distinct numbers below 100 (a rule the user states easily, the white box less so)."""
+    triples = {tuple(rng.sample(range(100), 3)) for _ in range(400)}
+    return [Example(input=f"{a} {b} {c}", answers=(str(min(a, b, c)),)) for a, b, c in sorted(triples)]
+
+
+def _last_letter(rng: random.Random) -> list[Example]:
+    """The last letter of a common English word (the words of the packaged `first_word_letter` task)."""
+    import json
+    from importlib.resources import files
+
+    data = json.loads((files("instructzero") / "datasets" / "instruction_induction" / "induce" /
+                       "first_word_letter.json").read_text())  # fmt: skip
+    words = sorted({ex["input"].strip().lower() for ex in data["examples"].values() if ex["input"].strip().isalpha()})
+    chosen = rng.sample(words, min(400, len(words)))
+    return [Example(input=word, answers=(word[-1],)) for word in sorted(chosen)]
+
+
 BUILTIN_TASKS: dict[str, Callable[[random.Random], list[Example]]] = {
     "sum": _sum,
     "larger": _larger,
+    "smallest": _smallest,
+    "last_letter": _last_letter,
 }
 
 

@@ -7,6 +7,7 @@ was to" (Chen et al., 2024, Sec. 3.1), and completes the sentence greedily.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -31,15 +32,21 @@ APE_PREAMBLE = (
     " one of the inputs. Here are the input-output pairs:\n\n"
 )
 
+#: How the white box reads one of the user's instructions (`whitebox.show_instructions`).
+DRAFT_LINE = "\n\nA first draft of the instruction was: {draft}"
+
 _FIRST_SENTENCE = re.compile(r"^(.*?[.!?])(?=\s|$)")
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
-def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain", start: str = "") -> str:
+def exemplar_prompt(
+    exemplars: Sequence[Example], template: str = "plain", start: str = "", drafts: Sequence[str] = ()
+) -> str:
     """The text after the soft tokens: κ demonstrations, then the sentence to complete.
 
     `plain` is the reference's (demonstrations only); `ape` adds APE's preamble before them. `start`, the
-    first words of every instruction (e.g. "output"), follows "The instruction was to".
+    first words of every instruction (e.g. "output"), follows "The instruction was to". `drafts`, the user's
+    own instructions (`whitebox.show_instructions`), come after the demonstrations as a first draft.
     """
     demos = "\n\n".join(f"Input: {ex.input}\nOutput: {ex.output}" for ex in exemplars)
     if template == "ape":
@@ -47,6 +54,8 @@ def exemplar_prompt(exemplars: Sequence[Example], template: str = "plain", start
         demos = APE_PREAMBLE.format(n=_NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else n) + demos
     elif template != "plain":
         raise ValueError(f"unknown generation template '{template}' (use 'plain' or 'ape')")
+    for draft in drafts:
+        demos += DRAFT_LINE.format(draft=draft)
     return f"{demos}\n\n{INSTRUCTION_PREFIX}" + (f" {start.strip()}" if start.strip() else "")
 
 
@@ -82,6 +91,11 @@ def in_form(instruction: str, form: str) -> str:
     body = instruction.removeprefix(INSTRUCTION_PREFIX).strip()
     return body[:1].upper() + body[1:] if body else instruction
 
+
+#: Instructions generated in this process (greedy decoding is a function of its inputs): a run that generates
+#: from the same soft prompts as an earlier one (e.g. benchmark methods that differ only after the search) costs
+#: no white-box time.
+_GENERATED: dict[tuple, str] = {}
 
 _CUT = re.compile(r"\n|Comment:|[.!?]\s")
 
@@ -132,6 +146,7 @@ class InstructionGenerator:
         self.batch_size = batch_size
         self.use_chat_template = use_chat_template
         self.no_repeat_ngram_size = no_repeat_ngram_size
+        self._matrix_digest: str | None = None
 
     @classmethod
     def from_config(cls, whitebox: WhiteBoxConfig, projection: SoftPromptProjection) -> InstructionGenerator:
@@ -167,14 +182,24 @@ class InstructionGenerator:
         texts = [text] * len(soft_prompts) if isinstance(text, str) else list(text)
         if len(texts) != len(soft_prompts):
             raise ValueError(f"{len(texts)} texts for {len(soft_prompts)} soft prompts: give one per soft prompt")
-        completions: list[str] = []
-        starts = range(0, len(texts), self.batch_size)
+        keys = [self._key(p, t) for p, t in zip(soft_prompts, texts)]
+        todo = [i for i, key in enumerate(keys) if key not in _GENERATED]
+        starts = range(0, len(todo), self.batch_size)
         for start in tqdm(starts, desc="white box", unit="batch", disable=not progress):
-            stop = start + self.batch_size
-            completions += self._complete(soft_prompts[start:stop], texts[start:stop])
-        # The words the prompt already began the instruction with (`whitebox.instruction_start`) belong to it.
-        leads = [split_lead(t)[1].removeprefix(INSTRUCTION_PREFIX) for t in texts]
-        return [postprocess_instruction(lead + c) for lead, c in zip(leads, completions)]
+            rows = todo[start : start + self.batch_size]
+            completions = self._complete(soft_prompts[rows], [texts[i] for i in rows])
+            for i, completion in zip(rows, completions):
+                # The words the prompt already began the instruction with (`whitebox.instruction_start`) belong to it.
+                lead = split_lead(texts[i])[1].removeprefix(INSTRUCTION_PREFIX)
+                _GENERATED[keys[i]] = postprocess_instruction(lead + completion)
+        return [_GENERATED[key] for key in keys]
+
+    def _key(self, soft_prompt: Tensor, text: str) -> tuple:
+        """What a greedy instruction depends on: the model, A, the soft prompt, the text and the decoding."""
+        if self._matrix_digest is None:
+            self._matrix_digest = hashlib.sha256(self.projection.matrix.numpy().tobytes()).hexdigest()
+        return (self.lm.name, id(self.lm.model), self._matrix_digest, soft_prompt.double().numpy().tobytes(), text,
+                self.max_new_tokens, self.no_repeat_ngram_size, self.use_chat_template)  # fmt: skip
 
     def _complete(self, soft_prompts: Tensor, texts: list[str]) -> list[str]:
         model, tokenizer, device = self.lm.model, self.lm.tokenizer, self.lm.device

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -33,6 +35,7 @@ def propose_instructions(
     task: TaskData,
     n_exemplars: int,
     seed: int,
+    instructions: Sequence[str] = (),
     proposer: BlackBoxConfig | None = None,
     cache: ResponseCache | None = None,
     budget: Budget | None = None,
@@ -43,13 +46,17 @@ def propose_instructions(
     Args:
         soft_prompts: `q x d` soft prompts (`bo`, `uniform`) or random draws identifying APE
             candidates (`ape`); `q = 0` (a round after the run stopped) proposes nothing at no cost.
+        instructions: the user's own instructions, which the white box reads as a first draft when
+            `whitebox.show_instructions` is on (`bo`, `uniform`).
         proposer: the black box, when it proposes (`ape.proposer: blackbox`); needs `cache` and `budget`.
     """
     if len(soft_prompts) == 0:
         return Proposals([])
     spend = Spend()
     if strategy != "ape":
-        text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template, whitebox.instruction_start)
+        drafts = instructions if whitebox.show_instructions else ()
+        text = exemplar_prompt(task.exemplars(n_exemplars, seed), whitebox.template, whitebox.instruction_start,
+                               drafts=drafts)  # fmt: skip
         instructions = instructions_from_soft_prompts(whitebox, projection, torch.as_tensor(soft_prompts), text, progress)
     elif ape.proposer == "whitebox":
         instructions = sample_with_whitebox(whitebox, ape, ape_prompts(task, n_exemplars, soft_prompts), soft_prompts,
