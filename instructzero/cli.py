@@ -199,7 +199,7 @@ def cmd_recheck(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from instructzero.pipelines.reproduce import reproduce
 
-    reproductions = reproduce(args.run, fresh=args.fresh)
+    reproductions = reproduce(args.run, fresh=args.fresh, pay_missing=args.pay_missing)
     print("\n\n".join(r.describe() for r in reproductions))
     return max(r.exit_code for r in reproductions)
 
@@ -408,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "(instructzero-sum:3, sum:production)")  # fmt: skip
     reproduce.add_argument("--fresh", action="store_true", help="ask the black box afresh instead of replaying the "
                            "stored answers: per-instruction score changes and whether the winner changed")  # fmt: skip
+    reproduce.add_argument("--pay-missing", action="store_true", help="a replay whose stored answers lack some asks "
+                           "the black box for them (with its API key) instead of stopping; the replay is then inexact")  # fmt: skip
 
     stack = command("stack", cmd_stack_register, "register (or update) the Kubernetes stack: S3 artifact store, "
                     "Kubernetes orchestrator, container registry, image builder; idempotent")  # fmt: skip

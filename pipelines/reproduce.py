@@ -36,7 +36,7 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.fleet import Fleet
 from instructzero.config.registry import default_registry_model_name
 from instructzero.config.run import RunConfig, parse_config
-from instructzero.errors import ConfigError, InstructZeroError
+from instructzero.errors import ConfigError, InstructZeroError, PipelineRunError
 from instructzero.reproduce import Reproduction, RunOutcome
 from instructzero.steps.names import (
     EVALUATE_ON_TEST,
@@ -206,10 +206,34 @@ def require_local_orchestrator() -> None:
                           "stack with the local orchestrator (`zenml stack set default`), or pass --fresh")  # fmt: skip
 
 
-def reproduce(source: str, fresh: bool = False) -> list[Reproduction]:
+def missing_answers(run_name: str) -> tuple[str, int] | None:
+    """The failed step of a replay that stopped for answers its stored copy lacks, and how many it asked for;
+    None when the replay failed for another reason."""
+    import re
+
+    from zenml.client import Client
+
+    try:
+        run = Client().get_pipeline_run(run_name)
+    except KeyError:
+        return None
+    for name, step in run.steps.items():
+        info = step.exception_info
+        found = re.search(r"stored answers lack (\d+) answer", (info.message or "") if info else "")
+        if step.status.value == "failed" and found:
+            return name, int(found.group(1))
+    return None
+
+
+def reproduce(source: str, fresh: bool = False, pay_missing: bool = False) -> list[Reproduction]:
     """Rerun the run `source` names (see :func:`find_run`; a registry version: its task only) with step caching
     off and compare each task with the original: a replay of the stored answers, or with `fresh` the black box
-    asked again. One :class:`Reproduction` per task, in the run's order."""
+    asked again. One :class:`Reproduction` per task, in the run's order.
+
+    A replay of a billed black box sends nothing (`blackbox.stored_only`), so it needs no API key; an answer its copy lacks stops it
+    in one line saying how many the first step that lacked them asked for and what they would cost at the
+    run's own cost per call. With `pay_missing` the black box is asked for them (with its key), and the replay
+    says how many it paid for."""
     from instructzero.pipelines.run import _run, check_artifact_store, ensure_source_root, finished
     from instructzero.pipelines.search import fleet_pipeline, instructzero_pipeline
     from instructzero.pipelines.settings import pipeline_settings
@@ -234,7 +258,9 @@ def reproduce(source: str, fresh: bool = False) -> list[Reproduction]:
             require_local_orchestrator()
             copy = Path(folder) / "answers.sqlite"
             stored = copy_answers(shared, copy)
-            update = {"cache_path": str(copy), "cache_sync": "never"}
+            # A billed black box is asked for nothing unless the user agrees to pay; an in-process one costs nothing.
+            stored_only = shared.backend_class.billed and not pay_missing
+            update = {"cache_path": str(copy), "cache_sync": "never", "stored_only": stored_only}
             notes.append(f"answers:           {stored} stored answers, read from a copy of {shared.cache_path}")
         rerun_fleet = Fleet(tasks={name: config.model_copy(update={
             "blackbox": config.blackbox.model_copy(update=update),
@@ -246,13 +272,25 @@ def reproduce(source: str, fresh: bool = False) -> list[Reproduction]:
         options = {"enable_cache": False, "settings": pipeline_settings(rerun_fleet.kubernetes),
                    "run_name": f"reproduce-{run.name}-{stamp}"}  # fmt: skip
         warm = {name: artifact for name, artifact in warm_start_from.items() if name in rerun_fleet.tasks}
-        if rerun_fleet.named:
-            pipeline = fleet_pipeline.with_options(**options)
-            rerun = finished(_run(pipeline, fleet=rerun_fleet, warm_start_from=warm or None))
-        else:  # one task, as `run_fleet` runs it: the run's own model version is the pipeline's
-            ((name, config),) = rerun_fleet.tasks.items()
-            rerun = finished(_run(instructzero_pipeline.with_options(model=registry_model(config), **options),
-                                  config=config, warm_start_from=warm.get(name)))  # fmt: skip
+        try:
+            if rerun_fleet.named:
+                pipeline = fleet_pipeline.with_options(**options)
+                rerun = finished(_run(pipeline, fleet=rerun_fleet, warm_start_from=warm or None))
+            else:  # one task, as `run_fleet` runs it: the run's own model version is the pipeline's
+                ((name, config),) = rerun_fleet.tasks.items()
+                rerun = finished(_run(instructzero_pipeline.with_options(model=registry_model(config), **options),
+                                      config=config, warm_start_from=warm.get(name)))  # fmt: skip
+        except PipelineRunError:
+            if fresh or pay_missing or (missing := missing_answers(options["run_name"])) is None:
+                raise
+            step, count = missing
+            calls = sum(o.result.spend.calls for o in originals.values())
+            per_call = sum(o.result.spend.cost_usd for o in originals.values()) / calls if calls else 0.0
+            raise InstructZeroError(
+                f"the stored answers lack {count} answer(s) that step {step} of the replay asked for (later steps may"
+                f" lack more), about ${count * per_call:.4f} at the run's own ${per_call:.6f} a call: nothing was "
+                "sent; pass --pay-missing to ask the black box for them (with its API key), or --fresh"
+            ) from None
         replay_calls = 0 if fresh else answers_in(copy) - stored
     return [Reproduction(original=originals[name], rerun=outcome_of(rerun, rerun_fleet.branch(name)), fresh=fresh,
                          replay_calls=replay_calls, notes=notes) for name in fleet.tasks]  # fmt: skip

@@ -180,13 +180,14 @@ def run_fleet(fleet: Fleet, *, step_cache: bool = True, run_name: str | None = N
             warm_start_from[name], note = warm_start_source(config, tasks[name], make_backend(config.blackbox).identity)
             print(f"{name}: {note}" if fleet.named else note)
     options = {**_run_options(ready, run_name), "enable_cache": step_cache}
-    if fleet.named:
-        run = _submitted(fleet_pipeline.with_options(**options), options["run_name"], fleet=ready,
-                         warm_start_from={k: v for k, v in warm_start_from.items() if v} or None)  # fmt: skip
-    else:  # a plain config: the one-task pipeline, whose run has the task's model version (its steps register on it)
-        (name, config), = ready.tasks.items()
-        run = _submitted(instructzero_pipeline.with_options(model=registry_model(config), **options),
-                         options["run_name"], config=config, warm_start_from=warm_start_from.get(name))  # fmt: skip
+    with unfinished_versions_dropped(options["run_name"]):
+        if fleet.named:
+            run = _submitted(fleet_pipeline.with_options(**options), options["run_name"], fleet=ready,
+                             warm_start_from={k: v for k, v in warm_start_from.items() if v} or None)  # fmt: skip
+        else:  # a plain config: the one-task pipeline, whose run has the task's model version (its steps register on it)
+            (name, config), = ready.tasks.items()
+            run = _submitted(instructzero_pipeline.with_options(model=registry_model(config), **options),
+                             options["run_name"], config=config, warm_start_from=warm_start_from.get(name))  # fmt: skip
     outcomes.update(task_outcomes(run, ready))
     return FleetRun(str(run.id), {name: outcomes[name] for name in fleet.tasks})
 
@@ -208,6 +209,25 @@ def run_pipeline(
 
     finished(Client().get_pipeline_run(done.run_id))
     return done.outcomes[config.task.name].result, done.run_id
+
+
+@contextmanager
+def unfinished_versions_dropped(run_name: str) -> Iterator[None]:
+    """After the run `run_name` (finished, failed or stopped by a signal), its tasks' model versions without a
+    registry record are deleted, so a failed task leaves no empty version in the registry."""
+    import logging
+
+    from instructzero.steps.model_registry import drop_unfinished_versions
+
+    log = logging.getLogger(__name__)
+    try:
+        yield
+    finally:
+        try:
+            if dropped := drop_unfinished_versions(run_name):
+                log.info("dropped the empty model version(s) of failed tasks: %s", ", ".join(dropped))
+        except Exception as exc:  # noqa: BLE001 - never hide the run's own outcome behind the clean-up's
+            log.warning("could not drop the empty model versions of run %s: %s", run_name, exc)
 
 
 def _run_options(fleet: Fleet, run_name: str | None) -> dict:
@@ -241,6 +261,10 @@ def _submitted(pipeline, run_name: str, **parameters):
     """
     from zenml.client import Client
 
+    from instructzero import interrupt
+
+    # The local orchestrator runs every step in this process: a SIGTERM in one must stop them all.
+    interrupt.stop_whole_process(Client().active_stack.orchestrator.flavor == "local")
     try:
         pipeline(**parameters)
     except Exception as exc:
@@ -315,7 +339,9 @@ def run_recheck(fleet: Fleet | RunConfig) -> FleetRun:
 
     ready = fleet.only(list(tasks))
     options = _run_options(ready, None)
-    run = _submitted(recheck_pipeline.with_options(enable_cache=False, **options), options["run_name"], fleet=ready)
+    with unfinished_versions_dropped(options["run_name"]):
+        run = _submitted(recheck_pipeline.with_options(enable_cache=False, **options), options["run_name"],
+                         fleet=ready)  # fmt: skip
     if not fleet.named:
         finished(run)
     outcomes.update(task_outcomes(run, ready))

@@ -35,3 +35,27 @@ def production_version(model_name: str):
         return Client().get_model_version(model_name, ModelStages.PRODUCTION)
     except KeyError:
         return None
+
+
+def drop_unfinished_versions(run_name: str) -> list[str]:
+    """Delete the model versions a run created that hold no registry record: their task failed or was stopped
+    before `promote`, so they hold no instruction, and `prompt`, promotion and warm starts must never meet them.
+    Only versions linked to this run are touched (a concurrent run's unfinished version is not). Returns
+    `<model>:<number>` of each version dropped."""
+    from zenml.client import Client
+
+    client = Client()
+    try:
+        run = client.get_pipeline_run(run_name)
+    except KeyError:  # the run was never created
+        return []
+    dropped = []
+    links = client.list_model_version_pipeline_run_links(pipeline_run_id=run.id, size=100, hydrate=True)
+    # A link names its model version by id (a UUID) or, hydrated further, as the version itself.
+    for version_id in {getattr(link.model_version, "id", link.model_version) for link in links.items}:
+        version = client.get_model_version(model_version_name_or_number_or_id=version_id)
+        if "instruction" in version.run_metadata:  # its task's `promote` registered a record
+            continue
+        dropped.append(f"{version.model.name}:{version.number}")
+        client.delete_model_version(version.id)
+    return dropped

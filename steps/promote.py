@@ -1,3 +1,4 @@
+import logging
 from typing import Annotated
 
 import numpy as np
@@ -15,6 +16,8 @@ from instructzero.seeding import derive_seed
 from instructzero.steps.model_registry import production_version
 from instructzero.steps.names import BEST_INSTRUCTION
 from instructzero.steps.response_cache import step_caller
+
+logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
@@ -52,10 +55,14 @@ def promote(
         min_improvement=config.registry.min_improvement, force=config.registry.force_promotion,
         evaluation=config.evaluation, seed=derive_seed(config.seed, "promotion"),
     )  # fmt: skip
+    if not decision.promote and result.selection is not None and result.selection.user_kept:
+        decision = type(decision)(False, f"the winner is your own instruction (the search did not beat it): "
+                                         f"{decision.reason}", decision.comparison)  # fmt: skip
     stage = ModelStages.PRODUCTION if decision.promote else ModelStages.STAGING
     version.set_stage(stage, force=True)  # force: the previous production version is archived
     version.log_metadata({"promotion": decision.reason, "promoted": decision.promote})
     log_metadata({"model": version.name, "version": str(version.number), "stage": stage.value,
                   "reason": decision.reason})  # fmt: skip
-    print(f"registry: {version.name} version {version.number} -> {stage.value}: {decision.reason}")
+    # The command prints the decision once (`registry_decision`); the step's log keeps it for the dashboard.
+    logger.info("registry: %s version %s -> %s: %s", version.name, version.number, stage.value, decision.reason)
     return result.best_instruction

@@ -47,7 +47,7 @@ def test_each_task_is_the_shared_config_with_its_overrides_and_what_must_be_shar
     assert [c.task.name for c in fleet.tasks.values()] == ["sum", "larger", "antonyms"]  # the key names the task
     assert {c.task.n_validation for c in fleet.tasks.values()} == {8}
     assert [c.bo.n_rounds for c in fleet.tasks.values()] == [1, 3, 1] and fleet.tasks["sum"].bo.n_init == 4
-    assert fleet.tasks["larger"].baseline_instructions == ["Pick the larger."] and not fleet.tasks["sum"].baseline_instructions
+    assert fleet.tasks["larger"].task.instructions == ["Pick the larger."] and not fleet.tasks["sum"].task.instructions
     assert [c.registry_model_name for c in fleet.tasks.values()] == ["instructzero-sum", "instructzero-larger",
                                                                      "prompts-antonyms"]  # fmt: skip
     assert {c.blackbox.cache_path for c in fleet.tasks.values()} == {"answers.sqlite"}
@@ -88,8 +88,9 @@ def test_a_fleet_runs_each_task_in_its_own_branch_and_a_broken_task_stops_only_i
         config.write_text(json.dumps({**shared(tiny_lm_dir, server.base_url, tmp_path / "answers.sqlite"), "tasks": {
             "sum": {},
             "broken": {"task": {"name": "larger"}, "blackbox": {"base_url": down.base_url, "max_retries": 0}},
-            "sum_again": {"task": {"name": "sum"}, "registry": {"model_name": "instructzero-sum-again"},
-                          "baseline_instructions": ["Add the two numbers."]},
+            "sum_again": {"task": {"name": "sum", "instructions": ["Add the two numbers."]},
+                          "registry": {"model_name": "instructzero-sum-again"},
+                          "selection": {"user_instructions": False}},  # reported beside the winner only
         }}))  # fmt: skip
         capsys.readouterr()
         code = main(["run", "--config", str(config), "--no-step-cache"])
@@ -115,6 +116,8 @@ def test_a_fleet_runs_each_task_in_its_own_branch_and_a_broken_task_stops_only_i
         assert version.run_metadata["run_id"] == str(run.id) and version.run_metadata["branch"] == model[13:].replace("-", "_")
     with pytest.raises(KeyError):
         Client().get_model_version("instructzero-larger", ModelStages.PRODUCTION)
+    # The failed task left no empty version in the registry (its run created one; it held no record).
+    assert not Client().list_model_versions(model_name_or_id="instructzero-larger").items
 
     first, again = (run.steps[f"{task}.evaluate_on_test"].outputs["result"][0].load() for task in ("sum", "sum_again"))
     assert first.history.instructions == again.history.instructions and first.history.spend.calls > 0
@@ -164,3 +167,52 @@ def test_the_recheck_of_a_fleet_reoptimizes_exactly_the_regressed_task(zenml_sto
     versions = Client().list_model_versions("instructzero-larger", sort_by="desc:number").items
     assert versions[0].number == 2 and versions[0].run_metadata["run_id"] == str(run.id)
     assert [v.number for v in Client().list_model_versions("instructzero-sum").items] == [1]
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_local_fleet_run_stops_it_and_no_other_branch_starts(zenml_store, tiny_lm_dir, tmp_path):
+    """The local orchestrator runs every branch in one process: a SIGTERM in one task's step must stop the whole
+    run there (exit 143, one line), start no other step of either task, and keep the answers paid for."""
+    import datetime
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    from zenml.client import Client
+
+    from instructzero.blackbox.cache import ResponseCache
+
+    with FakeOpenAIServer(hashed_answer, latency_s=0.2) as server:
+        config = tmp_path / "fleet.yaml"
+        config.write_text(json.dumps({**shared(tiny_lm_dir, server.base_url, tmp_path / "answers.sqlite"),
+                                      "tasks": {"sum": {}, "larger": {}}}))  # fmt: skip
+        env = {**os.environ, "ZENML_CONFIG_PATH": str(zenml_store)}
+        run = subprocess.Popen([sys.executable, "-m", "instructzero", "run", "--config", str(config)], cwd=REPO,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 300
+        while len(server.requests) < 6 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.1)
+        assert run.poll() is None, run.communicate()[1][-2000:]
+        signalled_at = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+        time.sleep(1)
+        paid = len(server.requests)
+    assert run.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("stopped by SIGTERM") and "Traceback" not in err, err[-3000:]
+    (stopped,) = Client().list_pipeline_runs(size=10).items
+    steps = Client().get_pipeline_run(stopped.id).steps
+    # The local orchestrator interleaves the two branches' steps; after the signal none starts (ZenML's times are
+    # naive UTC): the one running then failed, and every other is finished or was never started.
+    assert all(step.start_time < signalled_at for step in steps.values()), steps
+    statuses = [step.status.value for step in steps.values()]
+    assert statuses.count("failed") == 1 and set(statuses) <= {"completed", "cached", "failed"}, statuses
+    assert not any(name.endswith((".evaluate_on_test", ".promote")) for name in steps)
+    for model in ("instructzero-sum", "instructzero-larger"):  # and the stopped run left no empty version
+        assert not Client().list_model_versions(model_name_or_id=model).items
+    cache = ResponseCache(tmp_path / "answers.sqlite")
+    in_flight = 8  # blackbox.max_concurrency: requests cut off by the signal
+    assert len(cache) >= paid - in_flight and paid >= 6  # every answer that arrived is cached

@@ -210,3 +210,45 @@ def test_reproduce_has_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["reproduce", "--help"])
     assert exit_.value.code == 0 and "--fresh" in capsys.readouterr().out
+
+
+def test_a_replay_needs_no_api_key_and_lacking_answers_stop_it_until_paid_for(
+    zenml_store, tiny_lm_dir, tmp_path, capsys, monkeypatch
+):
+    """All answers stored: the replay runs with the key variable unset and sends nothing. Some answers deleted:
+    it stops in one line naming how many and their cost before anything is sent; `--pay-missing` asks for them."""
+    import yaml
+    from fake_openai import FakeOpenAIServer
+    from test_pipeline import hashed_answer, tiny_config
+    from zenml.client import Client
+
+    monkeypatch.setenv("IZ_REPLAY_KEY", "sk-replay-key")
+    with FakeOpenAIServer(hashed_answer, api_key="sk-replay-key") as server:
+        config = tiny_config(tiny_lm_dir, server.base_url, tmp_path / "cache.sqlite")
+        config = config.model_copy(update={"blackbox": config.blackbox.model_copy(update={
+            "api_key_env": "IZ_REPLAY_KEY", "prices": {"stub-model": {"prompt_per_million": 1.0, "completion_per_million": 2.0}}})})
+        path = tmp_path / "run.yaml"
+        path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        assert main(["run", "--config", str(path)]) == 0
+        (run,) = Client().list_pipeline_runs().items
+        paid = len(server.requests)
+        monkeypatch.delenv("IZ_REPLAY_KEY")
+        capsys.readouterr()
+        assert main(["reproduce", str(run.id)]) == 0
+        assert "REPRODUCED" in capsys.readouterr().out and len(server.requests) == paid  # nothing sent, no key
+
+        with sqlite3.connect(tmp_path / "cache.sqlite") as db:  # the first three answers of the run are lost
+            keys = [k for (k,) in db.execute("SELECT key FROM responses ORDER BY rowid LIMIT 3")]
+            db.executemany("DELETE FROM responses WHERE key = ?", [(k,) for k in keys])
+        assert main(["reproduce", str(run.id)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()  # the replay's progress bars, then the error
+        err = lines[-1]
+        assert err.startswith("error: ") and not any(x.startswith(("error", "Traceback")) for x in lines[:-1]), lines
+        assert "the stored answers lack" in err and "nothing was sent" in err, err
+        assert "--pay-missing" in err and "$" in err and len(server.requests) == paid
+
+        monkeypatch.setenv("IZ_REPLAY_KEY", "sk-replay-key")
+        code = main(["reproduce", str(run.id), "--pay-missing"])
+        out = capsys.readouterr().out
+    assert len(server.requests) == paid + 3  # exactly the lost answers, asked once each
+    assert code == NOT_REPRODUCED and "ask the black box for 3 answers the stored answers lack" in out

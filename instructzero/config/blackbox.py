@@ -63,6 +63,9 @@ class BlackBoxConfig(StrictModel):
     prices: dict[str, TokenPrice] = {}
     #: One cheap request before any spending, so a wrong key, URL or model fails at once.
     probe: bool = True
+    #: Answer from the response cache only (a replay): nothing is sent, so no key is needed, and a request the
+    #: cache lacks is an error that counts what is missing.
+    stored_only: bool = False
 
     @field_validator("backend")
     @classmethod
