@@ -8,7 +8,7 @@ from instructzero.config.run import RunConfig
 from instructzero.data.checks import load_checked_task
 from instructzero.data.task import TaskData
 from instructzero.errors import ConfigError
-from instructzero.models.files import model_source
+from instructzero.models.files import require_local_model
 from instructzero.selection import selection_calls
 
 
@@ -30,7 +30,7 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
         raise ConfigError(
             f"blackbox.max_calls={bb.max_calls} cannot score even one instruction ({n_validation}"
             f" validation calls) and test it ({len(task.test)} calls)"
-            + (f" and the {n_baselines} baseline instructions" if n_baselines else "")
+            + (f" and your {n_baselines} instruction(s) (task.instructions)" if n_baselines else "")
             + (f" after the selection stage's {held} calls (selection.calls)" if held else "")
             + f": raise it to at least {needed}."
         )
@@ -42,5 +42,5 @@ def preflight(config: RunConfig, probe: bool = True, checked_task: TaskData | No
                               " metric, or a backend that can (local, openai with echo + logprobs).")  # fmt: skip
         if probe and bb.probe:
             backend.probe_logprobs()
-    model_source(config.whitebox.model, config.whitebox.gguf_file)
+    require_local_model(config.whitebox.model, config.whitebox.gguf_file)
     return task

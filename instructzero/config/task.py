@@ -37,6 +37,8 @@ class TaskConfig(StrictModel):
     #: Optional held-out test file; without it a share of `path` is held out.
     test_path: str | None = None
     test_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    #: Largest task file read (source `file`), in MB: a far larger file is usually the wrong one.
+    max_file_mb: float = Field(20.0, gt=0.0)
     #: A built-in metric name (default: the task's own, else exact_match) or a user's function,
     #: `{callable: "my_pkg.metrics:score"}`, importable wherever the run's steps run.
     metric: str | CallableMetric | None = None

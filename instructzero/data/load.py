@@ -39,7 +39,7 @@ def read_raw_splits(config: TaskConfig, seed: int) -> tuple[str, RawSplits]:
     elif config.source == "instruction_induction":
         task = load_instruction_induction(config.data_dir, config.name, seed)
     else:
-        return _read_user_splits(config.path, config.test_path, seed, config.test_fraction)
+        return _read_user_splits(config.path, config.test_path, seed, config.test_fraction, config.max_file_mb)
     raw = {split: [_record(e) for e in getattr(task, split)] for split in SPLITS}
     raw["test"] = raw["test"][: config.max_test]
     return task.name, raw
@@ -191,12 +191,12 @@ def _ii_example(name: str, record: dict, rng: random.Random) -> Example:
 
 
 def _read_user_splits(
-    path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float
+    path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float, max_mb: float = 20.0
 ) -> tuple[str, RawSplits]:
     path = Path(path or "")
-    records = read_records(path)
+    records = read_records(path, max_mb)
     if test_path:
-        test = read_records(Path(test_path))
+        test = read_records(Path(test_path), max_mb)
     else:
         rng = random.Random(derive_seed(seed, "holdout", path.name))
         rng.shuffle(records)
@@ -208,18 +208,28 @@ def _read_user_splits(
     return path.stem, {"prompt_gen": records[:half], "validation": records[half:], "test": test}
 
 
-def read_records(path: Path) -> list[dict]:
-    """Raw records of a JSONL or CSV task file (`input`, `output`, optional `answers`: a JSON list or `a|b`)."""
+def read_records(path: Path, max_mb: float = 20.0) -> list[dict]:
+    """Raw records of a JSONL or CSV task file (`input`, `output`, optional `answers`: a JSON list or `a|b`),
+    UTF-8, at most `max_mb` megabytes (`task.max_file_mb`): an optimization needs hundreds of examples, and a
+    file far larger is usually the wrong one (it would be read, split and checked in every step)."""
     if not path.is_file():
         raise TaskDataError(f"task file {path} not found. Check task.path / task.test_path.")
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > max_mb:
+        raise TaskDataError(f"task file {path} is {size_mb:.1f} MB, more than task.max_file_mb ({max_mb:g} MB): "
+                            "sample a few thousand examples into a smaller file, or raise task.max_file_mb.")  # fmt: skip
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        records = _read_jsonl(path)
-    elif suffix == ".csv":
-        with path.open(newline="") as handle:
-            records = list(csv.DictReader(handle))
-    else:
-        raise TaskDataError(f"task file {path} must end in .jsonl or .csv.")
+    try:
+        if suffix in (".jsonl", ".json"):
+            records = _read_jsonl(path)
+        elif suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                records = list(csv.DictReader(handle))
+        else:
+            raise TaskDataError(f"task file {path} must end in .jsonl or .csv.")
+    except UnicodeDecodeError as exc:
+        raise TaskDataError(f"task file {path} is not UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+                            f"{exc.start}): save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).") from None  # fmt: skip
     if not records:
         raise TaskDataError(f"task file {path} has no examples. Add records with input and output.")
     return records
@@ -227,7 +237,7 @@ def read_records(path: Path) -> list[dict]:
 
 def _read_jsonl(path: Path) -> list[dict]:
     records = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:

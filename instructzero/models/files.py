@@ -51,6 +51,26 @@ def model_source(name: str, gguf_file: str | None = None) -> tuple[str, str | No
     return name, gguf_file
 
 
+def require_local_model(name: str, gguf_file: str | None = None) -> None:
+    """Fail in one line, before anything loads, when a configured model is neither a name of the install
+    catalog, a local folder nor in the Hugging Face cache (nothing is downloaded at run time)."""
+    source, _ = model_source(name, gguf_file)
+    if Path(source).expanduser().is_dir():
+        return
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        cached = try_to_load_from_cache(source, "config.json")
+    except HFValidationError:
+        cached = None
+    if not isinstance(cached, str):
+        raise ModelLoadError(
+            f"cannot read model '{name}' from local files (no such folder, nor in the Hugging Face cache): use a "
+            "model `instructzero models list` shows (`instructzero models install NAME`), or a local model folder."
+        )
+
+
 def converted_location(folder: Path, gguf_file: str) -> Path:
     """Where the safetensors copy of a GGUF lives (it may not exist yet)."""
     gguf_path = folder / gguf_file

@@ -325,8 +325,12 @@ class OpenAICompatibleBackend(Backend):
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
             )
+            if isinstance(response, str | bytes):  # the body was not the API's JSON
+                text = response.decode(errors="replace") if isinstance(response, bytes) else response
+                kind = "an HTML page" if "<html" in text[:500].lower() else "a body that is not JSON"
+                raise _Malformed(f"{kind} instead of the API's JSON: check blackbox.base_url (usually ending in /v1)")
             if not getattr(response, "choices", None) or response.choices[0].message is None:
-                raise _Malformed("no choices")
+                raise _Malformed("no choices in the answer")
             return response, response.choices[0].message.content or ""
 
         return await self._with_retries(send, estimate=len(prompt) / 4 + self.max_tokens)
