@@ -62,7 +62,7 @@ def optimize(
              "n_baselines": len(config.task.instructions), "selection_calls": selection_calls(config)}  # fmt: skip
 
     # The user's own instructions first, on the same validation subset: the incumbents the search must beat.
-    users, _ = score_user_instructions(caller, config.user_instructions, examples, task.metric)
+    users, user_spend = score_user_instructions(caller, config.user_instructions, examples, task.metric)
     history = History()
     soft_prompts = initial_soft_prompts(bo.strategy, bo.n_init, config.projection.intrinsic_dim, config.seed)
     for round_index in range(bo.n_rounds + 1):
@@ -98,7 +98,7 @@ def optimize(
         budget=search_budget(bb, task, spent=history.spend, **{**sizes, "selection_calls": 0}),
         ranking=ranking_values(history, config.selection, bo, config.seed),
         search_on_metric=config.task.objective == "metric", users=users, seed=config.seed,
-    )  # fmt: skip
+    ).plus(user_spend)  # fmt: skip
     evaluator = Evaluator(caller, task.metric, config.evaluation, config.seed)
     test = evaluator.winner_on_test(selection, task.test)
     baselines = evaluator.baselines(config.task.instructions, examples, task.test)

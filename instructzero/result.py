@@ -128,7 +128,12 @@ class Selection(BaseModel):
 
     @property
     def cost(self) -> Spend:
+        """The stage's calls, and those that scored the user's instructions on the search's subset."""
         return Spend(**self.spend)
+
+    def plus(self, spend: Spend) -> Selection:
+        """This selection with `spend` (the user's instructions' scoring) added to its cost."""
+        return self.model_copy(update={"spend": (self.cost + spend).as_metadata()})
 
     def describe(self) -> str:
         if not self.rungs:
@@ -137,7 +142,7 @@ class Selection(BaseModel):
             return "the best validation score (no selection stage)"
         n = (self.validation_counts[self.winner] if self.validation_counts else self.validation_n) + \
             self.selection_n[self.winner]  # fmt: skip
-        return (f"selection stage: {len(self.candidates)} candidates, {len(self.rungs)} rungs, winner pooled "
+        return (f"selection stage: {len(self.candidates)} candidates, {len(self.rungs)} rung{'s' if len(self.rungs) != 1 else ''}, winner pooled "
                 f"{self.pooled_means[self.winner]:.3f} over {n} examples")  # fmt: skip
 
 
@@ -237,7 +242,7 @@ class OptimizationResult:
                 f"{self.selection.describe() if self.selection else 'the best validation score'})",
                 f"test score:        {t.score:.3f} ({pct}% CI {t.ci_low:.3f}-{t.ci_high:.3f}, "
                 f"{len(t.per_example)} examples)",
-                f"black-box calls:   {s.calls} ({s.cache_hits} answers reused from cache, {s.retries} retries)",
+                f"black-box calls:   {s.calls} ({s.cache_hits} repeated requests answered without paying again, {s.retries} retries)",
                 f"tokens, cost:      {s.prompt_tokens} prompt + {s.completion_tokens} completion, ${s.cost_usd:.4f}",
                 *(f"your instruction:  validation {b.validation_score:.3f}, test {b.test.score:.3f} "
                   f"({pct}% CI {b.test.ci_low:.3f}-{b.test.ci_high:.3f}): {b.instruction}" for b in self.baselines),

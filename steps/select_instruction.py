@@ -36,11 +36,11 @@ def select_instruction(
                            spent=history.spend)  # fmt: skip
     examples = task.selection_subset(n_validation, selection.max_examples, seed)
     with step_caller(blackbox) as caller:
-        users, _ = score_user_instructions(caller, user_instructions, task.validation_subset(n_validation, seed),
+        users, user_spend = score_user_instructions(caller, user_instructions, task.validation_subset(n_validation, seed),
                                            task.metric)  # fmt: skip
         chosen = select_winner(caller, history, examples=examples, metric=task.metric, config=selection,
                                budget=budget, ranking=ranking_values(history, selection, bo, seed),
-                               search_on_metric=objective == "metric", users=users, seed=seed)  # fmt: skip
+                               search_on_metric=objective == "metric", users=users, seed=seed).plus(user_spend)  # fmt: skip
     log_metadata(metadata={**chosen.cost.as_metadata(), "candidates": len(chosen.candidates),
                            "rungs": len(chosen.rungs),
                            "user_kept": chosen.user_kept if chosen.n_user else None})  # fmt: skip

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 
 from instructzero.cli import main
+from instructzero.data.builtin import BUILTIN_TASKS
 from instructzero.version import __version__
 
 HEAVY = ("torch", "transformers", "botorch", "gpytorch", "zenml")
@@ -42,7 +43,7 @@ def test_help_for_every_subcommand_and_the_version(capsys):
 
 
 def test_validate_checks_config_and_data_without_models_or_zenml(tmp_path):
-    code, heavy, err = heavy_modules_after(["validate", "--config", "configs/local.yaml"])
+    code, heavy, err = heavy_modules_after(["validate", "--config", "configs/smollm2.yaml"])
     assert code == 0 and heavy == [], err
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"task: {{source: file, path: {tmp_path / 'missing.jsonl'}}}\n")
@@ -56,7 +57,8 @@ def test_validate_checks_config_and_data_without_models_or_zenml(tmp_path):
 def test_tasks_lists_builtin_and_packaged_tasks_with_sizes(capsys):
     assert main(["tasks"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
-    assert len(rows) == 2 + 33
+    assert len(rows) == len(BUILTIN_TASKS) + 33 and len(BUILTIN_TASKS) >= 4  # sum, larger, smallest, last_letter
+    assert {r.split()[1] for r in rows if r.startswith("builtin ")} == set(BUILTIN_TASKS)
     antonyms = next(r.split() for r in rows if " antonyms " in r)
     assert antonyms[0] == "instruction_induction" and antonyms[2] == "exact_match" and antonyms[-1] == "100"
 
@@ -94,6 +96,7 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.wheel
 @pytest.mark.usefixtures("outside_the_checkout")
 def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_checkout(tmp_path, tiny_lm_dir, wheel):
     names = zipfile.ZipFile(wheel).namelist()
@@ -125,13 +128,14 @@ def test_the_wheel_ships_the_data_and_its_command_runs_the_pipeline_outside_the_
     assert located.stdout.count(str(site)) == 2, located
     assert command("--version").stdout.strip() == f"instructzero {__version__}"
     tasks = command("tasks")
-    assert tasks.returncode == 0 and len(tasks.stdout.splitlines()) == 1 + 2 + 33
+    # a header, every built-in task and the 33 packaged instruction-induction ones
+    assert tasks.returncode == 0 and len(tasks.stdout.splitlines()) == 1 + len(BUILTIN_TASKS) + 33
 
     config = write_tiny_config(work, tiny_lm_dir)
     assert command("validate", "--config", str(config)).returncode == 0
     quiet = command("run", "--config", str(config))
     assert quiet.returncode == 0, quiet.stderr[-3000:]
-    assert "best instruction:" in quiet.stdout and "registry:" in quiet.stdout
+    assert "best instruction:" in quiet.stdout and quiet.stdout.count("registry:          ") == 1  # once (it was printed twice)
     assert "has started" not in quiet.stdout + quiet.stderr  # ZenML's per-step lines are behind --verbose
     assert "white box" in quiet.stderr and "black box" in quiet.stderr  # progress bars stay
     loud = command("--verbose", "run", "--config", str(config))  # everything cached now
@@ -164,6 +168,7 @@ def distributions(python: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.wheel
 @pytest.mark.timeout(1500)
 @pytest.mark.usefixtures("outside_the_checkout")
 def test_the_wheel_installs_without_constraints_keeps_torch_and_shadows_no_user_package(tmp_path, wheel, monkeypatch):

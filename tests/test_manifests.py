@@ -252,7 +252,7 @@ def test_zenml_s_own_step_job_policy_fails_strict_1_30_validation_and_ours_passe
 
 
 def test_a_schedule_on_the_local_stack_names_the_stack_it_needs(zenml_store, capsys):
-    assert main(["schedule", "create", "--config", "configs/local.yaml", "--cron", "0 3 * * *"]) == 2
+    assert main(["schedule", "create", "--config", "configs/smollm2.yaml", "--cron", "0 3 * * *"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'local' orchestrator, which cannot run schedules" in err
     assert "instructzero stack register" in err

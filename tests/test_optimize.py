@@ -21,12 +21,16 @@ def test_optimize_end_to_end_with_smollm2_on_the_builtin_task(tmp_path):
     history = result.history
     assert [b.round for b in history.batches] == [0, 1]
     assert history.soft_prompts.shape == (6, 10) and history.scores.shape == (6, 6)
-    assert all(v.startswith("The instruction was to ") for v in history.instructions)
-    assert result.best_instruction == history.instructions[history.best_index]
-    assert result.validation_score == history.means.max()
+    assert all(v.startswith("Output") for v in history.instructions)  # the default form: imperative, begun "Output"
+    # The default selection stage re-scored the best distinct instructions on fresh validation examples and chose
+    # the winner on its pooled evidence, the search's best validation score first among the candidates.
+    selection = result.selection
+    assert selection.candidates[0] == history.instructions[history.best_index] and len(selection.rungs) >= 1
+    assert result.best_instruction == selection.winner_instruction in history.instructions
+    assert result.pick_score == selection.pooled_means.max() and result.validation_score <= history.means.max()
     assert len(result.test.per_example) == 12
     assert result.test.ci_low <= result.test.score <= result.test.ci_high
-    unique_prompts = len(set(history.instructions)) * 6 + 12
+    unique_prompts = len(set(history.instructions)) * 6 + 12 + selection.cost.calls
     assert result.blackbox_calls <= unique_prompts
     assert "best instruction:" in result.summary() and "black-box calls:" in result.summary()
 
@@ -74,7 +78,13 @@ def test_ape_samples_varied_instructions_from_exemplar_subsets_reproducibly(tiny
     first, second = optimize(config), optimize(config)
     instructions = first.history.instructions
     assert len(instructions) == 6 and len(set(instructions)) > 3
-    assert all(v.startswith("The instruction was to") and "I gave a friend" not in v for v in instructions)
+    # Handed over in the default imperative form: "The instruction was to" (APE's template ends with it) dropped,
+    # the first letter upper-case; nothing of the template itself.
+    assert all(v[:1].isupper() and not v.startswith("The instruction was") and "I gave a friend" not in v
+               for v in instructions), instructions
+    described = optimize(config.model_copy(update={"whitebox": config.whitebox.model_copy(
+        update={"instruction_form": "description"})})).history.instructions  # fmt: skip
+    assert all(v.startswith("The instruction was to") for v in described)
     assert second.history.instructions == instructions
 
 

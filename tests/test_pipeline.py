@@ -148,10 +148,11 @@ def test_materializers_round_trip_exactly(zenml_store):
 
 
 @pytest.mark.slow
-def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
+def test_smollm2_yaml_with_a_reduced_budget(zenml_store, tmp_path):
+    """The job on the package's own model, with the shipped defaults: the user's prompt scored and compared."""
     from instructzero.pipelines.run import run_pipeline
 
-    config = load_config("configs/local.yaml", overrides={
+    config = load_config("configs/smollm2.yaml", overrides={
         "task": {"n_validation": 5, "max_test": 10},
         "whitebox": {"max_new_tokens": 16},
         "blackbox": {"cache_path": str(tmp_path / "cache.sqlite")},
@@ -159,7 +160,10 @@ def test_local_yaml_smollm2_path_with_a_reduced_budget(zenml_store, tmp_path):
     })  # fmt: skip
     result, _ = run_pipeline(config)
     assert len(result.history.instructions) == 5
-    assert result.best_instruction.startswith("The instruction was to ")
+    assert all(v.startswith("Output") for v in result.history.instructions)  # the default form
+    assert result.selection.n_user == 1 and result.selection.candidates[0] == "Add the two numbers."
+    assert result.best_instruction in ("Add the two numbers.", *result.history.instructions)
+    assert [b.instruction for b in result.baselines] == ["Add the two numbers."]
     assert len(result.test.per_example) == 10 and 0 <= result.test.score <= 1
 
 
@@ -185,9 +189,11 @@ def projection_from_loaded_model(config):
     from instructzero.search.projection import draw_projection
     from instructzero.seeding import derive_seed
 
-    wb = config.whitebox
-    hidden = load_causal_lm(wb.model, wb.gguf_file).hidden_size
-    return draw_projection(config.projection.intrinsic_dim, wb.n_soft_tokens, hidden, derive_seed(config.seed, "projection"))
+    wb, projection = config.whitebox, config.projection
+    lm = load_causal_lm(wb.model, wb.gguf_file)
+    std = lm.embedding_std() if projection.distribution == "normal" else None  # the default: embedding-scaled
+    return draw_projection(projection.intrinsic_dim, wb.n_soft_tokens, lm.hidden_size,
+                           derive_seed(config.seed, "projection"), projection.distribution, std)  # fmt: skip
 
 
 def distinct_round0_instructions(config) -> int:
@@ -244,7 +250,7 @@ def test_ape_with_the_black_box_proposing_and_user_baselines_match_optimize(zenm
         config = config.model_copy(update={
             "bo": config.bo.model_copy(update={"strategy": "ape"}),
             "ape": config.ape.model_copy(update={"proposer": "blackbox", "temperature": 0.7}),
-            "baseline_instructions": baselines,
+            "task": config.task.model_copy(update={"instructions": baselines}),
         })  # fmt: skip
         result, run_id = run_pipeline(config)
         paid = len(server.requests)
@@ -261,6 +267,11 @@ def test_ape_with_the_black_box_proposing_and_user_baselines_match_optimize(zenm
     assert [b.instruction for b in result.baselines] == baselines
     assert all(len(b.test.per_example) == 15 and len(b.validation_per_example) == 8 for b in result.baselines)
     assert [b.test.score for b in result.baselines] == [b.test.score for b in reference.baselines]
-    assert result.summary().count("baseline:") == 2
+    assert result.summary().count("your instruction:") == 2 and "against yours:" in result.summary()
+    # The user's instructions compete as incumbents, in the pipeline as in the loop.
+    assert result.selection == reference.selection and result.selection.n_user == 2
+    assert result.selection.candidates[:2] == baselines and all(0 in r and 1 in r for r in result.selection.rungs)
     record = Client().get_pipeline_run(run_id).model_version.run_metadata
     assert [b["instruction"] for b in record["baselines"]] == baselines
+    assert record["user_instruction"]["kept"] == result.selection.user_kept
+    assert record["user_instruction"]["instruction"] in baselines

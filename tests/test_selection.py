@@ -14,7 +14,7 @@ from instructzero.search.history import Candidates, History
 from instructzero.selection import select_winner
 
 #: True accuracy of each instruction; the search saw them through 10 noisy examples.
-TRUE = {"best": 0.8, "lucky": 0.5, "fair": 0.6, "poor": 0.3, "bad": 0.1, "worse": 0.05}
+TRUE = {"best": 0.8, "lucky": 0.5, "fair": 0.6, "poor": 0.3, "bad": 0.1, "worse": 0.05, "mine": 0.65, "strong": 0.95}
 
 
 class Bernoulli(Backend):
@@ -71,7 +71,7 @@ def test_disabled_the_best_validation_score_wins_at_no_cost():
     backend = Bernoulli()
     chosen = select_winner(BlackBoxCaller(backend, ResponseCache()), history(data.validation_subset(10, 0)),
                            examples=data.selection_subset(10, 100, 0), metric="exact_match",
-                           config=SelectionConfig())  # fmt: skip
+                           config=SelectionConfig(enabled=False))  # fmt: skip
     assert chosen.winner_instruction == "lucky" and chosen.cost.calls == 0 and not backend.prompts
 
 
@@ -155,3 +155,65 @@ def test_a_regenerated_instruction_earns_fresh_examples_whose_counts_are_pooled(
                            examples=data.selection_subset(m, 40, 0), metric="exact_match",
                            config=SelectionConfig(enabled=True, candidates=3, calls=60))  # fmt: skip
     assert chosen.validation_counts[chosen.candidates.index("lucky")] == 4 * m
+
+
+def users(caller, data, *instructions):
+    from instructzero.selection import score_user_instructions
+
+    found, spend = score_user_instructions(caller, list(instructions), data.validation_subset(10, 0), "exact_match")
+    assert spend.calls == 10 * len(instructions)  # scored on the search's own fixed subset
+    return found
+
+
+def test_the_users_instruction_is_in_every_rung_and_is_replaced_only_by_a_better_one():
+    data = task()
+    backend = Bernoulli()
+    caller = BlackBoxCaller(backend, ResponseCache())
+    config = SelectionConfig(enabled=True, candidates=6, calls=240, eta=2)
+    chosen = select_winner(caller, history(data.validation_subset(10, 0)), examples=data.selection_subset(10, 100, 0),
+                           metric="exact_match", config=config, users=users(caller, data, "mine"))  # fmt: skip
+    assert chosen.n_user == 1 and chosen.candidates[0] == "mine"
+    assert all(0 in rung for rung in chosen.rungs)  # never halved away: it meets every challenger's examples
+    assert chosen.winner_instruction == "best" and not chosen.user_kept  # 0.8 against 0.65
+    comparison = chosen.user_comparison
+    assert comparison is not None and comparison.difference > 0 and not comparison.kept
+    assert comparison.n == 10 + chosen.selection_n[comparison.challenger]  # the fixed subset and every rung, paired
+    assert chosen.selection_n[0] == chosen.selection_n[comparison.challenger]
+    assert "beaten by +" in chosen.describe_user()
+
+
+def test_a_strong_users_instruction_is_kept_and_the_margin_is_reported():
+    data = task()
+    caller = BlackBoxCaller(Bernoulli(), ResponseCache())
+    chosen = select_winner(caller, history(data.validation_subset(10, 0)), examples=data.selection_subset(10, 100, 0),
+                           metric="exact_match", config=SelectionConfig(enabled=True, candidates=6, calls=240),
+                           users=users(caller, data, "poor", "strong"))  # fmt: skip
+    assert chosen.winner_instruction == "strong" and chosen.user_kept
+    assert chosen.user_comparison.kept and chosen.user_comparison.difference <= 0
+    assert chosen.describe_user().startswith("kept: the best challenger 'best' scored -")
+
+
+def test_a_tie_keeps_the_users_instruction_and_min_gain_raises_the_bar():
+    data = task()
+    validation = data.validation_subset(10, 0)
+    caller = BlackBoxCaller(Bernoulli(), ResponseCache())
+    (mine,) = users(caller, data, "mine")
+    same = History().append(Candidates(round=0, soft_prompts=np.zeros((1, 2)), instructions=["lucky"],
+                                       scores=mine.scores[None, :], answers=[["a"] * 10]))  # fmt: skip
+    off = SelectionConfig(enabled=False)
+    tie = select_winner(caller, same, examples=[], metric="exact_match", config=off, users=[mine])
+    assert tie.user_kept and tie.user_comparison.difference == 0 and tie.user_comparison.n == 10
+    better = History().append(Candidates(round=0, soft_prompts=np.zeros((1, 2)), instructions=["lucky"],
+                                         scores=np.maximum(mine.scores, 1.0)[None, :], answers=[["a"] * 10]))  # fmt: skip
+    gain = 1.0 - mine.scores.mean()
+    assert not select_winner(caller, better, examples=[], metric="exact_match", config=off, users=[mine]).user_kept
+    strict = off.model_copy(update={"min_gain": gain})
+    assert select_winner(caller, better, examples=[], metric="exact_match", config=strict, users=[mine]).user_kept
+
+
+def test_with_nothing_searched_the_users_instruction_wins_without_a_comparison():
+    data = task()
+    caller = BlackBoxCaller(Bernoulli(), ResponseCache())
+    chosen = select_winner(caller, History(), examples=data.selection_subset(10, 100, 0), metric="exact_match",
+                           config=SelectionConfig(), users=users(caller, data, "mine"))  # fmt: skip
+    assert chosen.winner_instruction == "mine" and chosen.user_comparison is None and not chosen.rungs

@@ -21,7 +21,8 @@ class Spend:
     """What black-box work cost: the one accounting record of scores, batches, tests and runs.
 
     `calls` are requests paid for (each answered once, however many attempts it
-    took); `cache_hits` are answers reused for free; `retries` are the extra
+    took); `cache_hits` are answers reused for free (from the cache, or a request
+    repeated within one batch, which is sent once); `retries` are the extra
     attempts the paid calls needed. Spends add up with `+`.
     """
 

@@ -86,6 +86,10 @@ class RegistryRecord:
     #: The user's own instructions scored beside it: `instruction`, `validation_score`, `test_score`,
     #: `test_ci_low`, `test_ci_high` each.
     baselines: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: Was the user's own instruction (`task.instructions`) kept or beaten, and by how much: `kept`,
+    #: `instruction` (the user's one compared), `validation` and `test` (each `difference`, `ci_low`, `ci_high`,
+    #: `n`: the winner minus the user's on the same examples). Empty without a competing user instruction.
+    user_instruction: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: `t` per-example test scores: what paired comparisons (promotion, regression) use.
     test_per_example: list[float] = dataclasses.field(default_factory=list)
     #: :func:`search_fingerprint` of the run: when its observations may warm-start another.
@@ -127,6 +131,7 @@ class RegistryRecord:
             baselines=[{"instruction": b.instruction, "validation_score": b.validation_score,
                         "test_score": b.test.score, "test_ci_low": b.test.ci_low, "test_ci_high": b.test.ci_high}
                        for b in result.baselines],  # fmt: skip
+            user_instruction=user_instruction_record(result),
             test_per_example=[float(x) for x in result.test.per_example],
             search_fingerprint=search_fingerprint(config, task, blackbox_identity),
             config=config.model_dump(mode="json"),
@@ -150,6 +155,22 @@ class RegistryRecord:
     def comparable_with(self, other: RegistryRecord) -> bool:
         """Same test split and same black box: the two test scores can be compared as stored."""
         return (self.test_fingerprint, self.blackbox_identity) == (other.test_fingerprint, other.blackbox_identity)
+
+
+def user_instruction_record(result: OptimizationResult) -> dict[str, Any]:
+    """The registry's account of the user's instruction against the winner (see `RegistryRecord.user_instruction`)."""
+    user, selection = result.user_baseline, result.selection
+    if user is None or selection is None:
+        return {}
+    record: dict[str, Any] = {"kept": selection.user_kept, "instruction": user.instruction}
+    if (c := selection.user_comparison) is not None:
+        sign = 0.0 if selection.user_kept else 1.0  # the winner minus the user's: zero when the winner is theirs
+        record["validation"] = {"difference": sign * c.difference, "ci_low": sign * c.ci_low, "ci_high": sign * c.ci_high,
+                                "n": c.n, "best_challenger": selection.candidates[c.challenger],
+                                "challenger_difference": c.difference}  # fmt: skip
+    if (t := result.user_test_comparison()) is not None:
+        record["test"] = {"difference": t.difference, "ci_low": t.ci_low, "ci_high": t.ci_high, "n": t.n}
+    return record
 
 
 def incumbent_scores(
