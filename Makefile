@@ -15,7 +15,7 @@ WHEEL_CACHE ?= $(HOME)/.cache/instructzero/wheels/portable
 # enabled AMX/AVX-512 paths that crashed under this VM, and a cached wheel may move machines.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup setup-llama-server setup-qwen setup-qwen15 run test bench bench-qwen bench-qwen15 clean
+.PHONY: setup setup-llama-server setup-qwen setup-qwen15 run test test-fast bench bench-qwen bench-qwen15 clean
 
 setup: $(STAMP)
 
@@ -54,11 +54,17 @@ setup-qwen: setup
 setup-qwen15: setup
 	$(VENV)/bin/instructzero models install qwen2.5-coder-1.5b
 
-run: setup
+# The default job needs both Qwen models (configs/local.yaml); `make run CONFIG=configs/smollm2.yaml` needs neither.
+run: setup $(if $(filter configs/local.yaml,$(CONFIG)),setup-qwen setup-qwen15)
 	$(VENV)/bin/instructzero run --config $(CONFIG)
 
+# Everything: the three tiers (fast, cluster, wheel) side by side, each slow one in its own copy of the tree.
 test: setup setup-llama-server
-	$(PY) -m pytest
+	$(PY) tests/run_tiers.py
+
+# The fast tier (`-m fast`: every test but the emulated cluster's and the fresh-virtualenv installs), one process a core.
+test-fast: setup setup-llama-server
+	$(PY) tests/run_tiers.py --tiers fast
 
 bench: setup
 	$(PY) benchmarks/bench_blackbox_scoring.py

@@ -3,6 +3,8 @@ real servers (S3, ZenML, an emulated Kubernetes) started once per session."""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,20 @@ REPO = Path(__file__).resolve().parents[1]
 REPOSITORY_CONFIG = "repository-config.yaml"  # the active ids the checkout's `.zen` gets in each test
 #: The instruction-induction tasks shipped inside the package.
 II_DIR = REPO / "instructzero" / "datasets" / "instruction_induction"
+
+
+#: The tiers a test can be marked with; a test in none of them is in the fast tier (`-m fast`).
+SLOW_TIERS = ("cluster", "wheel")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test is in exactly one tier: `cluster`, `wheel` (marked on the test) or else `fast`."""
+    for item in items:
+        tiers = [t for t in SLOW_TIERS if item.get_closest_marker(t)]
+        if len(tiers) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked {tiers}: a test belongs to one tier")
+        if not tiers:
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +71,12 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
 
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+
+# ZenML looks up the distribution of every artifact type from an installed package (numpy's arrays, ...) with
+# `importlib.metadata.packages_distributions()`, which reads every installed package's metadata each time:
+# about 0.25 s, four times a pipeline run here. Nothing is installed into this interpreter during the session
+# (the wheel tests install into virtualenvs of their own), so the first answer stays right for the whole session.
+importlib.metadata.packages_distributions = functools.cache(importlib.metadata.packages_distributions)
 
 
 def _reset_zenml() -> None:

@@ -32,6 +32,8 @@ API_KEY = "sk-from-a-kubernetes-secret"
 ADMIN_PASSWORD = "an-admin-password"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, k8s_emulator):

@@ -109,3 +109,22 @@ def test_checks_can_be_disabled(tmp_path):
     path = write_jsonl(tmp_path / "small.jsonl", clean_records(20))
     task, report = load_checked_task(file_config(path, enabled=False).task, 0)
     assert report is None and len(task.validation) == 7
+
+
+def test_the_same_data_is_checked_once_a_process_and_any_change_checks_it_again(tmp_path, monkeypatch):
+    from instructzero.data import checks
+
+    made = []
+    run = checks._run_expectations
+    monkeypatch.setattr(checks, "_run_expectations", lambda *a: made.append(a) or run(*a))
+    monkeypatch.setattr(checks, "_REPORTS", {})
+    path = write_jsonl(tmp_path / "task.jsonl", clean_records())
+    config = file_config(path).task
+    name, raw = read_raw_splits(config, 0)
+    first = validate_task_data(config, name, raw)
+    again = validate_task_data(config, name, raw)  # the preflight's check, then the load_task step's
+    assert len(made) == 1 and again == first and again is not first
+    raw["validation"][0]["output"] = " "  # one blank answer: not the same data
+    assert not validate_task_data(config, name, raw).success and len(made) == 2
+    stricter = file_config(path, min_test_rows=1000).task
+    assert not validate_task_data(stricter, name, read_raw_splits(stricter, 0)[1]).success and len(made) == 3

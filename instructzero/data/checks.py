@@ -11,6 +11,9 @@ objects, so it can be stored as an artifact and read without GX.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import logging
 import math
 import os
@@ -25,6 +28,15 @@ from instructzero.errors import DataValidationError
 REQUIRED_COLUMNS = ("input", "output")
 #: Offending values quoted per failed check in the one-line message.
 SHOWN_ROWS = 3
+#: What each expectation's failure means, in the user's words.
+MEANING = {
+    "expect_column_to_exist": "column missing",
+    "expect_column_values_to_not_be_null": "missing values",
+    "expect_column_values_to_not_match_regex": "blank values",
+    "expect_table_row_count_to_be_between": "too few rows",
+    "expect_column_proportion_of_unique_values_to_be_between": "too many repeated inputs",
+    "expect_column_values_to_not_be_in_set": "inputs also in the test split",
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class CheckResult:
     def describe(self) -> str:
         target = f"{self.expectation}({self.column})" if self.column else self.expectation
         text = f"{self.split}: {target}"
+        if meaning := MEANING.get(self.expectation):
+            text += f" [{meaning}]"
         if self.unexpected_rows:
             shown = ", ".join(repr(v)[:40] for v in self.unexpected_values[:SHOWN_ROWS])
             more = f" +{len(self.unexpected_rows) - SHOWN_ROWS} more" if len(self.unexpected_rows) > SHOWN_ROWS else ""
@@ -128,8 +142,33 @@ def _suite(gx, name: str, split: str, columns: list[str], config: TaskConfig, te
     return suite
 
 
+#: Reports already made in this process, by what they were made of (see :func:`validate_task_data`).
+_REPORTS: dict[str, DataValidationReport] = {}
+#: How many of them are kept.
+_KEPT_REPORTS = 8
+
+
+def _report_key(config: TaskConfig, name: str, raw: RawSplits) -> str:
+    made_of = [config.model_dump(mode="json"), name, raw]
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def validate_task_data(config: TaskConfig, name: str, raw: RawSplits) -> DataValidationReport:
-    """Run the expectation suite on every split of `raw`."""
+    """Run the expectation suite on every split of `raw`.
+
+    The report is a function of the task config, the name and the records alone, so one made earlier in this
+    process for the same three is returned again (a copy) instead of starting GX anew: a local run checks its
+    task before any step (the one-line refusal) and again in its `load_task` step, in the same process.
+    """
+    key = _report_key(config, name, raw)
+    if key not in _REPORTS:
+        if len(_REPORTS) >= _KEPT_REPORTS:
+            _REPORTS.pop(next(iter(_REPORTS)))
+        _REPORTS[key] = _run_expectations(config, name, raw)
+    return copy.deepcopy(_REPORTS[key])
+
+
+def _run_expectations(config: TaskConfig, name: str, raw: RawSplits) -> DataValidationReport:
     import pandas as pd
 
     gx = _import_gx()
