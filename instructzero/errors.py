@@ -1,5 +1,7 @@
 """Errors a user can cause. Each message names the input at fault and the fix."""
 
+import re
+
 
 class InstructZeroError(Exception):
     """Base class: caught by the command line and printed as one line."""
@@ -19,6 +21,21 @@ class ModelLoadError(InstructZeroError):
 
 class BlackBoxError(InstructZeroError):
     """The black-box endpoint cannot be used (missing key, unreachable, unknown model)."""
+
+
+class MissingAnswersError(BlackBoxError):
+    """A stored-only black box (a replay) was asked for answers the response cache lacks."""
+
+    def __init__(self, missing: int) -> None:
+        self.missing = missing
+        super().__init__(f"the stored answers lack {missing} answer(s) asked for here")
+
+    @staticmethod
+    def missing_in(message: str) -> int | None:
+        """How many answers were missing, read back from this error's message (where only the text survives, as
+        in a failed step's exception info); None when `message` is not this error's."""
+        found = re.search(r"the stored answers lack (\d+) answer\(s\) asked for here", message)
+        return int(found.group(1)) if found else None
 
 
 class PipelineRunError(InstructZeroError, RuntimeError):

@@ -36,7 +36,7 @@ from instructzero.config.blackbox import BlackBoxConfig
 from instructzero.config.fleet import Fleet
 from instructzero.config.registry import default_registry_model_name
 from instructzero.config.run import RunConfig, parse_config
-from instructzero.errors import ConfigError, InstructZeroError, PipelineRunError
+from instructzero.errors import ConfigError, InstructZeroError, MissingAnswersError, PipelineRunError
 from instructzero.reproduce import Reproduction, RunOutcome
 from instructzero.steps.names import (
     EVALUATE_ON_TEST,
@@ -209,8 +209,6 @@ def require_local_orchestrator() -> None:
 def missing_answers(run_name: str) -> tuple[str, int] | None:
     """The failed step of a replay that stopped for answers its stored copy lacks, and how many it asked for;
     None when the replay failed for another reason."""
-    import re
-
     from zenml.client import Client
 
     try:
@@ -219,9 +217,9 @@ def missing_answers(run_name: str) -> tuple[str, int] | None:
         return None
     for name, step in run.steps.items():
         info = step.exception_info
-        found = re.search(r"stored answers lack (\d+) answer", (info.message or "") if info else "")
-        if step.status.value == "failed" and found:
-            return name, int(found.group(1))
+        missing = MissingAnswersError.missing_in((info.message or "") if info else "")
+        if step.status.value == "failed" and missing is not None:
+            return name, missing
     return None
 
 

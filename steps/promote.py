@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 from typing import Annotated
 
@@ -56,8 +57,8 @@ def promote(
         evaluation=config.evaluation, seed=derive_seed(config.seed, "promotion"),
     )  # fmt: skip
     if not decision.promote and result.selection is not None and result.selection.user_kept:
-        decision = type(decision)(False, f"the winner is your own instruction (the search did not beat it): "
-                                         f"{decision.reason}", decision.comparison)  # fmt: skip
+        decision = dataclasses.replace(decision, reason="the winner is your own instruction (the search did not beat "
+                                       f"it): {decision.reason}")  # fmt: skip
     stage = ModelStages.PRODUCTION if decision.promote else ModelStages.STAGING
     version.set_stage(stage, force=True)  # force: the previous production version is archived
     version.log_metadata({"promotion": decision.reason, "promoted": decision.promote})

@@ -21,14 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import xml.etree.ElementTree as ElementTree
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ anything is paid or after keeping what was."""
 import json
 
 import pytest
-from fake_openai import Fault, FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, Fault
 from test_pipeline import hashed_answer
 
 from instructzero.blackbox.cache import ResponseCache

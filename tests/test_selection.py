@@ -195,7 +195,6 @@ def test_a_strong_users_instruction_is_kept_and_the_margin_is_reported():
 
 def test_a_tie_keeps_the_users_instruction_and_min_gain_raises_the_bar():
     data = task()
-    validation = data.validation_subset(10, 0)
     caller = BlackBoxCaller(Bernoulli(), ResponseCache())
     (mine,) = users(caller, data, "mine")
     same = History().append(Candidates(round=0, soft_prompts=np.zeros((1, 2)), instructions=["lucky"],

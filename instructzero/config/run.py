@@ -23,7 +23,6 @@ from instructzero.config.task import TaskConfig
 from instructzero.config.whitebox import ProjectionConfig, WhiteBoxConfig
 from instructzero.errors import ConfigError
 
-
 #: Named bundles of settings a config can start from (`preset: paper`); the file's own keys override them.
 #: No preset: the shipped defaults, the settings the benchmark chose on validation data (BENCHMARKS.md 8).
 PRESETS: dict[str, dict[str, Any]] = {

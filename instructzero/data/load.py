@@ -191,7 +191,7 @@ def _ii_example(name: str, record: dict, rng: random.Random) -> Example:
 
 
 def _read_user_splits(
-    path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float, max_mb: float = 20.0
+    path: str | Path | None, test_path: str | Path | None, seed: int, test_fraction: float, max_mb: float
 ) -> tuple[str, RawSplits]:
     path = Path(path or "")
     records = read_records(path, max_mb)
@@ -208,7 +208,7 @@ def _read_user_splits(
     return path.stem, {"prompt_gen": records[:half], "validation": records[half:], "test": test}
 
 
-def read_records(path: Path, max_mb: float = 20.0) -> list[dict]:
+def read_records(path: Path, max_mb: float) -> list[dict]:
     """Raw records of a JSONL or CSV task file (`input`, `output`, optional `answers`: a JSON list or `a|b`),
     UTF-8, at most `max_mb` megabytes (`task.max_file_mb`): an optimization needs hundreds of examples, and a
     file far larger is usually the wrong one (it would be read, split and checked in every step)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from instructzero.blackbox.base import Backend, backend_class, backend_names, register_backend
-from instructzero.errors import BlackBoxError
+from instructzero.errors import MissingAnswersError
 
 if TYPE_CHECKING:
     from instructzero.config.blackbox import BlackBoxConfig
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 #: whatever builds one may run any module in this folder.
 DISCOVERS_SUBMODULES = True
 
-__all__ = ["MissingAnswersError", "StoredOnly", "backend_class", "backend_names", "make_backend", "register_backend"]
+__all__ = ["StoredOnly", "backend_class", "backend_names", "make_backend", "register_backend"]
 
 
 def make_backend(config: BlackBoxConfig) -> Backend:
@@ -28,14 +28,6 @@ def make_backend(config: BlackBoxConfig) -> Backend:
     if config.stored_only:  # its key is never needed: nothing is sent
         return StoredOnly.from_config(config)
     return backend_class(config.backend).from_config(config)
-
-
-class MissingAnswersError(BlackBoxError):
-    """A stored-only black box was asked for answers the response cache lacks."""
-
-    def __init__(self, missing: int) -> None:
-        self.missing = missing
-        super().__init__(f"the stored answers lack {missing} answer(s) asked for here")
 
 
 class StoredOnly(Backend):
